@@ -30,20 +30,20 @@ test: $(STAMP) ## Run the whole test suite
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff, formatting, mypy and the schema check
-	$(BIN)/ruff check etl tests
-	$(BIN)/ruff format --check etl tests
+	$(BIN)/ruff check etl tests bench
+	$(BIN)/ruff format --check etl tests bench
 	$(BIN)/mypy
 	$(BIN)/etl schemas --check
 
 format: $(STAMP) ## Format the code
-	$(BIN)/ruff format etl tests
-	$(BIN)/ruff check --fix etl tests
+	$(BIN)/ruff format etl tests bench
+	$(BIN)/ruff check --fix etl tests bench
 
 schemas: $(STAMP) ## Regenerate schemas/ from the models
 	$(BIN)/etl schemas
 
-bench: $(STAMP) ## Benchmarks (not yet)
-	@echo "make bench: not yet; see issue 7."
+bench: $(STAMP) ## Scale scenarios of issue 7: a table, and bench/results/latest.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean: ## Remove the virtual environment and outputs
 	rm -rf $(VENV) output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""``make bench``: the scale scenarios of issue 7, each in its own process (see run.py)."""
