@@ -64,7 +64,7 @@ def bangkok(count: int, keep_tabs: bool) -> dict[str, Any]:
             window_days=pages.window_days,
         )
     with watch.stage("transform"):
-        frame = transform.complaints_frame(extraction.complaints)
+        frame = extraction.frame
         rejects = transform.rejects_tab(extraction.rejects, NOW)
         tabs = build_tabs(frame, settings, rejects, NOW)
     with watch.stage("load"):
@@ -209,7 +209,7 @@ def extract_memory(url: str) -> dict[str, Any]:
             window_days=4 * 366,
         )
     with watch.stage("transform"):
-        frame = transform.complaints_frame(extraction.complaints)
+        frame = extraction.frame
         tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, NOW), NOW)
     return watch.report(
         tickets=extraction.info.valid,

@@ -114,7 +114,7 @@ def run_sync(
     _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
 
     started = time.perf_counter()
-    frame = transform.complaints_frame(extraction.complaints)
+    frame = extraction.frame
     tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
     stages["transform"] = time.perf_counter() - started
 

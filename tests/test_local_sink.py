@@ -12,6 +12,8 @@ from etl.models import BANGKOK
 from etl.pipeline import build_tabs
 from etl.settings import load_settings
 from etl.sinks import LocalSink
+from etl.sinks.local import to_csv_text, write_csv
+from etl.tabs import TABS
 from etl.traffy import feed_v1
 from etl.transform import complaints_frame, rejects_tab
 from tests.conftest import edge_cases
@@ -56,3 +58,14 @@ def test_replace_leaves_no_temporary_files(tmp_path: Path) -> None:
     sink.write_tabs(tabs())
     sink.write_tabs(tabs())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.csv" for name in tabs())
+
+
+def test_large_tabs_written_on_two_cores_are_byte_identical(tmp_path: Path) -> None:
+    written = tabs()
+    for name in ("complaints", "complaint_orgs"):
+        spec, frame = TABS[name], written[name]
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", encoding="utf-8", newline="") as file:
+            write_csv(spec, frame, file, scratch=tmp_path, parallel_rows=10)
+        assert path.read_text(encoding="utf-8") == to_csv_text(spec, frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["complaint_orgs.csv", "complaints.csv"]

@@ -8,10 +8,14 @@ to a temporary file and renamed so a crash never leaves half a file.
 
 from __future__ import annotations
 
+import io
+import multiprocessing
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -54,31 +58,90 @@ class LocalSink:
             ) from None
         info = LoadInfo()
         for name, frame in tabs.items():
-            self._write_atomically(self.path(name), to_csv_text(TABS[name], frame))
+            self._write_atomically(self.path(name), TABS[name], frame)
             info.tabs[name] = TabWrite(
                 inserted=len(frame), cells_written=len(frame) * len(frame.columns)
             )
         return info
 
-    def _write_atomically(self, path: Path, text: str) -> None:
+    def _write_atomically(self, path: Path, spec: TabSpec, frame: pd.DataFrame) -> None:
         handle, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
         )
         try:
             with os.fdopen(handle, "w", encoding=ENCODING, newline="") as file:
-                file.write(text)
+                write_csv(spec, frame, file, scratch=path.parent)
             os.replace(temporary, path)
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
             raise SinkError(f"Cannot write {path}: {error.strerror}") from None
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+CHUNK_ROWS = 50_000
+"""Rows formatted at a time: the CSV text of a whole large tab is never held in memory."""
+
+PARALLEL_ROWS = 200_000
+"""From this many rows a tab's second half is written by a forked process (a second core):
+``to_csv`` is pure Python per cell and the largest cost of loading all of Bangkok."""
 
 
 def to_csv_text(spec: TabSpec, frame: pd.DataFrame) -> str:
     """The tab as CSV text: ISO dates, empty cells for missing values."""
-    out = frame.copy()
-    for column in spec.columns:
-        if column.kind == "date":
-            out[column.name] = out[column.name].dt.strftime("%Y-%m-%d")
-        elif column.kind == "datetime":
-            out[column.name] = out[column.name].dt.strftime("%Y-%m-%d %H:%M:%S")
-    return str(out.to_csv(index=False, lineterminator="\n"))
+    buffer = io.StringIO()
+    _write_rows(spec, frame, buffer, header=True)
+    return buffer.getvalue()
+
+
+def write_csv(
+    spec: TabSpec,
+    frame: pd.DataFrame,
+    file: TextIO,
+    *,
+    scratch: Path | None = None,
+    parallel_rows: int = PARALLEL_ROWS,
+) -> None:
+    """Write the tab as CSV to ``file``, in chunks; from ``parallel_rows`` rows on two
+    cores, the second half going through a file in ``scratch``."""
+    if len(frame) < parallel_rows or (os.cpu_count() or 1) < 2 or not _can_fork():
+        _write_rows(spec, frame, file, header=True)
+        return
+    middle = len(frame) // 2
+    handle, second = tempfile.mkstemp(dir=scratch, prefix=".", suffix=".part")
+    os.close(handle)
+    try:
+        worker = multiprocessing.get_context("fork").Process(
+            target=_write_part, args=(spec, frame.iloc[middle:], second), daemon=True
+        )
+        worker.start()
+        _write_rows(spec, frame.iloc[:middle], file, header=True)
+        worker.join()
+        if worker.exitcode != 0:
+            raise SinkError(f"Writing the second half of tab {spec.name} failed.")
+        file.flush()
+        with open(second, encoding="utf-8", newline="") as part:
+            shutil.copyfileobj(part, file, 16 * 1024 * 1024)
+    finally:
+        Path(second).unlink(missing_ok=True)
+
+
+def _write_part(spec: TabSpec, frame: pd.DataFrame, path: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        _write_rows(spec, frame, file, header=False)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _write_rows(spec: TabSpec, frame: pd.DataFrame, file: TextIO, *, header: bool) -> None:
+    for start in range(0, max(len(frame), 1), CHUNK_ROWS):
+        out = frame.iloc[start : start + CHUNK_ROWS].copy()
+        for column in spec.columns:
+            if column.kind == "date":
+                out[column.name] = out[column.name].dt.strftime("%Y-%m-%d")
+            elif column.kind == "datetime":
+                out[column.name] = out[column.name].dt.strftime("%Y-%m-%d %H:%M:%S")
+        out.to_csv(file, index=False, header=header and start == 0, lineterminator="\n")

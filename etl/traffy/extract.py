@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from etl.models import Complaint, Reject
+import numpy as np
+import pandas as pd
+
+from etl.models import BANGKOK, Complaint, Reject
 from etl.traffy import feed_v1
 from etl.traffy.client import TraffyClient
 
@@ -35,9 +38,16 @@ class ExtractInfo:
 
 @dataclass
 class Extraction:
-    complaints: list[Complaint]
+    """The valid tickets as a frame (``transform.complaints_frame``'s shape), and rejects."""
+
+    frame: pd.DataFrame
     rejects: list[Reject]
     info: ExtractInfo = field(default_factory=ExtractInfo)
+
+    @property
+    def complaints(self) -> list[Complaint]:
+        """The tickets as :class:`Complaint` objects (slow for many: use ``frame``)."""
+        return complaints_of(self.frame)
 
 
 def windows(since: date, until: date, days: int) -> Iterator[tuple[date, date]]:
@@ -66,7 +76,7 @@ def extract(
     Nothing is written anywhere: a failure raises before the caller loads.
     """
     info = ExtractInfo()
-    latest: dict[str, Complaint] = {}
+    table = feed_v1.PageColumns()
     rejects: dict[str, Reject] = {}  # by raw JSON: a record seen twice is one reject
     requests_before = client.requests
     for first, last in windows(since, until, window_days):
@@ -81,61 +91,79 @@ def extract(
             info.pages += 1
             info.records += len(records)
             source = f"{feed_v1.NAME} {first}..{end} offset {offset}"
-            _take(records, district, since, until, source, latest, rejects, info)
+            _take(records, district, source, table, rejects, info)
             if on_page:
                 on_page(len(records))
             if len(records) < page_size:
                 break
             offset += len(records)
     info.requests = client.requests - requests_before
-    info.valid = len(latest)
+    frame = _latest(table.frame(), since, until, info)
+    info.valid = len(frame)
     info.rejected = len(rejects)
-    complaints = sorted(latest.values(), key=lambda c: (c.created_at, c.ticket_id))
-    return Extraction(complaints, list(rejects.values()), info)
+    return Extraction(frame, list(rejects.values()), info)
 
 
 def _take(
     records: list[Any],
     district: str | None,
-    since: date,
-    until: date,
     source: str,
-    latest: dict[str, Complaint],
+    table: feed_v1.PageColumns,
     rejects: dict[str, Reject],
     info: ExtractInfo,
 ) -> None:
-    """Filter one page to the district and window, validate, de-duplicate."""
-    for record in records:
-        if district is not None and not feed_v1.in_district(record, district):
-            info.other_districts += 1
-            continue
-        try:
-            complaint = feed_v1.to_complaint(record)
-        except ValueError as error:
-            rejects.setdefault(
-                raw_json(record),
-                Reject(
-                    ticket_id=feed_v1.ticket_id_of(record),
-                    reason=_reason(error),
-                    raw=record,
-                    source=source,
-                ),
-            )
-            continue
-        if not since <= complaint.created_at.date() <= until:
-            info.outside_window += 1
-            continue
-        previous = latest.get(complaint.ticket_id)
-        if previous is not None:
-            info.duplicates += 1
-            if _activity(previous) >= _activity(complaint):
-                continue
-        latest[complaint.ticket_id] = complaint
+    """Filter one page to the district and validate it into ``table`` (a batch, not a loop
+    of ``to_complaint``: see ``feed_v1.PageColumns``)."""
+    if district is not None:
+        mine = [r for r in records if feed_v1.in_district(r, district)]
+        info.other_districts += len(records) - len(mine)
+        records = mine
+    for record, error in table.add_page(records):
+        rejects.setdefault(
+            raw_json(record),
+            Reject(
+                ticket_id=feed_v1.ticket_id_of(record),
+                reason=_reason(error),
+                raw=record,
+                source=source,
+            ),
+        )
 
 
-def _activity(complaint: Complaint) -> tuple[float, int]:
-    moment = complaint.last_activity or complaint.created_at
-    return moment.timestamp(), complaint.message_id or 0
+def _latest(frame: pd.DataFrame, since: date, until: date, info: ExtractInfo) -> pd.DataFrame:
+    """Keep the window's tickets, one per ticket id: the most recently active copy (by
+    last activity, then message id; the first seen on a tie), ordered by creation."""
+    created = frame["created_at"].dt.date
+    inside = (created >= since) & (created <= until)
+    info.outside_window += int((~inside).sum())
+    frame = frame[inside.to_numpy()].reset_index(drop=True)
+    activity = frame["last_activity"].fillna(frame["created_at"])
+    message = pd.to_numeric(frame["message_id"], errors="coerce").fillna(0)
+    order = pd.DataFrame(
+        {"ticket": frame["ticket_id"], "activity": activity, "message": message,
+         "seen": -np.arange(len(frame))}
+    )  # fmt: skip
+    order = order.sort_values(["activity", "message", "seen"], kind="stable")
+    keep = ~order.duplicated(subset=["ticket"], keep="last")
+    info.duplicates += int((~keep).sum())
+    latest = frame.loc[order.index[keep.to_numpy()]]
+    return latest.sort_values(["created_at", "ticket_id"], kind="stable").reset_index(drop=True)
+
+
+def complaints_of(frame: pd.DataFrame) -> list[Complaint]:
+    """Rows of a complaints frame back to :class:`Complaint` objects (Bangkok-aware times)."""
+    complaints = []
+    times = ("created_at", "last_activity", "inprogress_at", "finished_at")
+    for record in frame.to_dict("records"):
+        row = {str(name): value for name, value in record.items()}
+        for name in times:
+            value = row[name]
+            row[name] = None if pd.isna(value) else value.to_pydatetime().replace(tzinfo=BANGKOK)
+        for name, value in row.items():
+            if name not in times and not isinstance(value, tuple | str) and pd.isna(value):
+                row[name] = None
+        complaints.append(Complaint(**row))
+    return complaints
 
 
 def _reason(error: ValueError) -> str:
