@@ -61,6 +61,11 @@ def odd_variants(features: list[dict[str, Any]]) -> list[dict[str, Any]]:
         changed = copy.deepcopy(feature)
         changed["geometry"] = value
         out.append(changed)
+    for feature in features[60:64]:  # the same second: the ticket id orders them
+        changed = copy.deepcopy(feature)
+        changed["properties"]["timestamp"] = features[60]["properties"]["timestamp"]
+        changed["properties"]["ticket_id"] = "Z" + str(changed["properties"]["ticket_id"])
+        out.append(changed)
     return [*out, "not a feature", {"properties": None}, {"geometry": None}]
 
 
