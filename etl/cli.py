@@ -52,6 +52,13 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
 ]
+FeedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--feed",
+        help="Traffy feed: v1 (geojson/v1, default) or search (/share/teamchadchart/search).",
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log each step; show tracebacks on failure.")
 ]
@@ -73,9 +80,21 @@ def sync(
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
     config: ConfigOpt = None,
+    feed: FeedOpt = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Fetch the whole window again instead of new and still-open tickets.",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Extract the district's tickets, validate them and write the tabs."""
+    """Extract the district's new and still-open tickets, validate them and write the tabs.
+
+    The first run fetches the whole window; later runs continue from the cursor
+    kept in the output's _state tab (see docs/extraction.md).
+    """
     _logging(verbose)
     with _one_line_errors(verbose):
         settings = _settings(
@@ -85,8 +104,9 @@ def sync(
             until=_date(until),
             traffy_url=traffy_url,
             out=out,
+            feed=feed,
         )
-        result = pipeline.run_sync(settings)
+        result = pipeline.run_sync(settings, full_refresh=full_refresh)
     _print_summary(result)
 
 
@@ -143,6 +163,7 @@ def _print_summary(result: pipeline.SyncResult) -> None:
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
         f"  fetched   {e.records} records in {e.pages} pages ({e.requests} requests)",
+        *_plan_lines(result),
         f"  district  {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
@@ -154,6 +175,25 @@ def _print_summary(result: pipeline.SyncResult) -> None:
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
     typer.echo("\n".join(lines))
+
+
+def _plan_lines(result: pipeline.SyncResult) -> list[str]:
+    """How the run chose what to fetch, and the schema drift it saw."""
+    e, plan = result.extract, result.plan
+    lines = []
+    if plan is not None:
+        line = f"  {plan.mode:<9} feed {result.feed}, {len(plan.new)} window(s)"
+        if plan.mode == "incremental":
+            line += (
+                f" of new tickets + {len(plan.refresh)} refreshing {plan.open_tickets} open tickets"
+            )
+        if e.rescans or e.splits:
+            line += f"; {e.rescans} re-scans on drift, {e.splits} windows split"
+        lines.append(line + f"; {result.complaints_total} tickets in the tabs")
+    if e.unknown_fields:
+        names = ", ".join(f"{n} x{c}" for n, c in sorted(e.unknown_fields.items()))
+        lines.append(f"  unknown fields ignored: {names}")
+    return lines
 
 
 @contextmanager

@@ -1,27 +1,41 @@
 """``run_sync``: extract -> validate -> transform -> load, with counts for each step.
 
 Extraction and validation finish before anything is written: a run that
-fails there leaves every tab as it was.
+fails there leaves every tab as it was. Syncs are incremental: the sink's
+``_state`` tab holds the cursor, and the complaints already in the sink are
+merged with the fresh ones so the tabs always cover every month
+(see ``etl.traffy.incremental`` and ``docs/extraction.md``).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
 import requests
 
-from etl import kpi, transform
+from etl import kpi, stored, transform
 from etl.errors import ValidationFailed
-from etl.models import BANGKOK, Reject
+from etl.models import BANGKOK, Complaint, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, Sink
 from etl.traffy import ExtractInfo, TraffyClient, extract
 from etl.traffy.client import RetryPolicy
+from etl.traffy.extract import FEEDS, identity
+from etl.traffy.incremental import (
+    SyncPlan,
+    SyncState,
+    days_of,
+    district_rate,
+    feed1_rate,
+    merge,
+    observed_rate,
+    plan_sync,
+)
 
 
 @dataclass
@@ -36,6 +50,11 @@ class SyncResult:
     load: LoadInfo
     unknown_states: dict[str, int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    plan: SyncPlan | None = None
+    """What was fetched: ``full``, ``range``, ``incremental`` or ``backfill`` windows."""
+    feed: str = "v1"
+    complaints_total: int = 0
+    """Tickets in the tabs after the merge with earlier runs."""
 
     @property
     def seconds(self) -> float:
@@ -66,6 +85,7 @@ def make_client(settings: Settings, session: requests.Session | None = None) -> 
             attempts=settings.retry_attempts,
             backoff_initial=settings.retry_backoff_initial,
             backoff_max=settings.retry_backoff_max,
+            budget=settings.retry_budget,
         ),
     )
 
@@ -93,47 +113,147 @@ def run_sync(
     sink: Sink | None = None,
     session: requests.Session | None = None,
     now: datetime | None = None,
+    full_refresh: bool = False,
 ) -> SyncResult:
-    """Sync the district's tickets of the window into the sink and return the counts."""
+    """Sync the district's new and still-open tickets into the sink and return the counts.
+
+    The first run (or ``full_refresh``) fetches the whole window; later runs
+    fetch what may have changed since the cursor in the sink's ``_state`` tab.
+    """
     now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK)
     since, until = default_window(settings, now.date())
     sink = sink or make_sink(settings)
     stages: dict[str, float] = {}
 
     started = time.perf_counter()
+    previous = sink.read_tabs(stored.TABS_READ)
+    state = SyncState.from_frame(previous.get("_state"))
+    kept = stored.complaints_from_tabs(previous)
+    is_open = _open_predicate(settings)
+    plan = plan_sync(
+        state,
+        kept,
+        district=settings.district,
+        since=since,
+        until=until,
+        explicit_since=settings.since is not None,
+        full_refresh=full_refresh,
+        window_days=settings.window_days,
+        overlap_days=settings.sync_overlap_days,
+        page_size=settings.page_size,
+        is_open=is_open,
+        records_per_day=observed_rate(state)
+        or (feed1_rate if settings.feed == "v1" else district_rate(kept)),
+    )
+    if not plan.keep_stored:
+        kept, previous = [], {}
+    stages["read"] = time.perf_counter() - started
+
+    started = time.perf_counter()
     client = make_client(settings, session)
     extraction = extract(
         client,
         district=settings.district,
-        since=since,
-        until=until,
+        spans=plan.spans,
+        feed=FEEDS[settings.feed],
         page_size=settings.page_size,
-        window_days=settings.window_days,
+        max_window_pages=settings.max_window_pages,
+        concurrency=settings.concurrency,
     )
     stages["extract"] = time.perf_counter() - started
     _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
 
+    complaints = merge(kept, extraction.complaints, extraction.windows, identity)
+    first = min((f for f, _ in plan.spans), default=since)
+    new_state = SyncState(
+        district=settings.district,
+        feed=settings.feed,
+        cursor=_newest(complaints, state.cursor),
+        last_run=now,
+        covered_since=min(first, state.covered_since or first),
+        mode=plan.mode,
+        records_per_day=(
+            extraction.info.records / days_of(plan.spans) if plan.spans else state.records_per_day
+        ),
+    )
+    return _publish(
+        settings, sink, complaints, extraction.rejects, previous, new_state, now, stages,
+        SyncResult(
+            district=settings.district,
+            since=first,
+            until=until,
+            output=sink.description,
+            extract=extraction.info,
+            load=LoadInfo(),
+            plan=plan,
+            feed=settings.feed,
+        ),
+    )  # fmt: skip
+
+
+def _publish(
+    settings: Settings,
+    sink: Sink,
+    complaints: list[Complaint],
+    rejects: Sequence[Reject],
+    previous: dict[str, pd.DataFrame],
+    state: SyncState,
+    now: datetime,
+    stages: dict[str, float],
+    result: SyncResult,
+) -> SyncResult:
+    """Transform the merged complaints into every tab and write them in one load."""
     started = time.perf_counter()
-    frame = transform.complaints_frame(extraction.complaints)
-    tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
+    frame = transform.complaints_frame(complaints)
+    ids = {c.ticket_id for c in complaints}
+    rejects_tab = _merged_rejects(previous.get("rejects"), transform.rejects_tab(rejects, now), ids)
+    tabs = build_tabs(frame, settings, rejects_tab, now)
+    tabs["_state"] = state.to_frame()
     stages["transform"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    load = sink.write_tabs(tabs)
+    result.load = sink.write_tabs(tabs)
     stages["load"] = time.perf_counter() - started
 
-    complaints = tabs["complaints"]
-    unknown = complaints.loc[complaints["state_group"] == "unknown", "state"]
-    return SyncResult(
-        district=settings.district,
-        since=since,
-        until=until,
-        output=sink.description,
-        extract=extraction.info,
-        load=load,
-        unknown_states=dict(Counter(unknown.fillna(""))),
-        stage_seconds=stages,
-    )
+    complaints_tab = tabs["complaints"]
+    unknown = complaints_tab.loc[complaints_tab["state_group"] == "unknown", "state"]
+    result.unknown_states = dict(Counter(unknown.fillna("")))
+    result.stage_seconds = stages
+    result.complaints_total = len(complaints_tab)
+    return result
+
+
+def _merged_rejects(
+    previous: pd.DataFrame | None, current: pd.DataFrame, valid_ids: set[str]
+) -> pd.DataFrame:
+    """Earlier runs' rejects stay quarantined until their ticket comes back valid."""
+    if previous is None or previous.empty:
+        return current
+    still = previous[~previous["ticket_id"].isin(valid_ids)]
+    if current.empty:
+        return still.reset_index(drop=True)
+    merged = pd.concat([still, current], ignore_index=True)
+    return merged.drop_duplicates(subset=["reject_id"], keep="first").reset_index(drop=True)
+
+
+def _open_predicate(settings: Settings) -> Callable[[Complaint], bool]:
+    """Open = not finished and not irrelevant, by the configured state groups."""
+    groups = settings.state_group_of()
+
+    def is_open(complaint: Complaint) -> bool:
+        group = groups.get(complaint.state) or transform.STATE_TYPE_GROUPS.get(
+            complaint.state_type or ""
+        )
+        return group not in ("finished", "irrelevant")
+
+    return is_open
+
+
+def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetime | None:
+    newest = max((c.created_at for c in complaints), default=None)
+    if cursor is None or newest is None:
+        return newest or cursor
+    return max(newest, cursor)
 
 
 def _check_invalid_share(info: ExtractInfo, limit: float, rejects: Sequence[Reject]) -> None:

@@ -9,6 +9,7 @@ else is fatal. When retries run out, the error names the URL and the fix.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_random_exponential,
 )
 
@@ -49,6 +51,8 @@ class RetryPolicy:
     attempts: int = 5
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
+    budget: float = 300.0
+    """Seconds one request may spend in all, retries and waits included."""
 
 
 class TraffyClient:
@@ -72,6 +76,7 @@ class TraffyClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.requests = 0
+        self._count_lock = threading.Lock()  # pages of several windows run in threads
 
     def get_json(
         self,
@@ -89,7 +94,7 @@ class TraffyClient:
             retry=retry_if_exception_type(
                 (requests.ConnectionError, requests.Timeout, RetriableResponse)
             ),
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_after_attempt(self.retry.attempts) | stop_after_delay(self.retry.budget),
             wait=self._wait,
             before_sleep=self._log_retry,
             reraise=True,
@@ -99,7 +104,7 @@ class TraffyClient:
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TraffyUnreachable(
                 f"Could not reach the Traffy API at {_public(url)} "
-                f"({type(error).__name__} after {self.retry.attempts} attempts). "
+                f"({type(error).__name__}, gave up after {_attempts(retrying)} attempts). "
                 "Check the network connection, or point --traffy-url at a reachable host."
             ) from None
         except requests.RequestException as error:
@@ -109,7 +114,7 @@ class TraffyClient:
         except RetriableResponse as error:
             raise TraffyUnreachable(
                 f"The Traffy API at {_public(url)} kept failing ({error.reason}, "
-                f"{self.retry.attempts} attempts). It may be overloaded: try again later."
+                f"{_attempts(retrying)} attempts). It may be overloaded: try again later."
             ) from None
 
     def _get_once(
@@ -118,7 +123,8 @@ class TraffyClient:
         params: Mapping[str, Any],
         check: Callable[[dict[str, Any]], None] | None,
     ) -> dict[str, Any]:
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         response = self.session.get(url, params=dict(params), timeout=self.timeout)
         status = response.status_code
         if status == 429 or status >= 500:
@@ -160,6 +166,10 @@ class TraffyClient:
             state.attempt_number,
             wait,
         )
+
+
+def _attempts(retrying: Retrying) -> int:
+    return int(retrying.statistics.get("attempt_number", 1))
 
 
 def _retry_after(response: requests.Response) -> float | None:
