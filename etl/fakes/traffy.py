@@ -271,6 +271,14 @@ def utc_text(value: Any) -> Any:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00"
 
 
+def _types(p: dict[str, Any]) -> list[str]:
+    """A feature's types: the fondue list, else feed 1's comma-joined ``type``."""
+    listed = p.get("problem_type_fondue")
+    if listed:
+        return list(listed)
+    return [t.strip() for t in str(p.get("type") or "").split(",") if t.strip()]
+
+
 def _pg_array(items: Any) -> str:
     if not items:
         return "{}"
@@ -282,7 +290,7 @@ def search_row(feature: dict[str, Any]) -> dict[str, Any]:
     p = dict(feature.get("properties") or {})
     point = (feature.get("geometry") or {}).get("coordinates")
     row: dict[str, Any] = {
-        "type": _pg_array(p.get("problem_type_fondue")),
+        "type": _pg_array(_types(p)),
         "org": ",".join(p.get("org") or []),
         "description": p.get("description"),
         "ticket_id": p.get("ticket_id"),
@@ -291,7 +299,7 @@ def search_row(feature: dict[str, Any]) -> dict[str, Any]:
         "after_photo": p.get("after_photo"),
         "address": p.get("address"),
         "timestamp": utc_text(p.get("timestamp")),
-        "problem_type_abdul": p.get("problem_type_fondue") or [""],
+        "problem_type_abdul": _types(p) or [""],
         "star": None if p.get("star") is None else str(p.get("star")),
         "count_reopen": None if p.get("count_reopen") is None else str(p.get("count_reopen")),
         "note": p.get("note"),
@@ -308,7 +316,7 @@ def csv_row(feature: dict[str, Any]) -> dict[str, Any]:
     point = (feature.get("geometry") or {}).get("coordinates") or [0, 0]
     return {
         "ticket_id": p.get("ticket_id") or "",
-        "type": _pg_array(p.get("problem_type_fondue")),
+        "type": _pg_array(_types(p)),
         "organization": ",".join(p.get("org") or []),
         "comment": p.get("description") or "",
         "coords": f"{point[0]:.5f},{point[1]:.5f}",

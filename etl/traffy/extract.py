@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -216,18 +215,19 @@ def extract(
 
     latest: dict[str, Complaint] = {}
     rejects: dict[str, Reject] = {}  # by raw JSON: a record seen twice is one reject
-    unknown: Counter[str] = Counter()
+    unknown: dict[str, set[str]] = {}  # field -> records carrying it, each counted once
     for scan in _leaves(scans, info):
         info.pages += scan.pages
         info.records += len(scan.records)
         source = f"{feed.NAME} {scan.first}..{scan.last}"
         for record in scan.records:
-            unknown.update(feed.unknown_fields(record))
+            for name in feed.unknown_fields(record):
+                unknown.setdefault(name, set()).add(_raw_key(feed, record))
             _take(feed, record, district, scan, source, latest, rejects, info)
     info.requests = client.requests - requests_before
     info.valid = len(latest)
     info.rejected = len(rejects)
-    info.unknown_fields = dict(unknown)
+    info.unknown_fields = {name: len(records) for name, records in sorted(unknown.items())}
     complaints = sorted(latest.values(), key=lambda c: (c.created_at, c.ticket_id))
     return Extraction(complaints, list(rejects.values()), info, list(spans))
 
