@@ -111,6 +111,30 @@ def sync(
 
 
 @app.command()
+def backfill(
+    from_: Annotated[
+        str, typer.Option("--from", help="First month to load, YYYY-MM (e.g. 2023-04).")
+    ],
+    to: Annotated[str, typer.Option("--to", help="Last month to load, YYYY-MM (inclusive).")],
+    district: DistrictOpt = None,
+    traffy_url: TraffyUrlOpt = None,
+    out: OutOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Load whole months from Traffy's monthly CSV files into the tabs (history).
+
+    Each month's file is streamed and merged with the tickets already in the
+    output; a month that is not published fails the run and nothing is written.
+    """
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(config, district=district, traffy_url=traffy_url, out=out)
+        result = pipeline.run_backfill(settings, first_month=from_, last_month=to)
+    _print_summary(result)
+
+
+@app.command()
 def demo(
     out: OutOpt = None,
     verbose: VerboseOpt = False,

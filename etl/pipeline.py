@@ -19,11 +19,11 @@ import pandas as pd
 import requests
 
 from etl import kpi, stored, transform
-from etl.errors import ValidationFailed
+from etl.errors import ConfigError, ValidationFailed
 from etl.models import BANGKOK, Complaint, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, Sink
-from etl.traffy import ExtractInfo, TraffyClient, extract
+from etl.traffy import ExtractInfo, TraffyClient, extract, monthly_csv
 from etl.traffy.client import RetryPolicy
 from etl.traffy.extract import FEEDS, identity
 from etl.traffy.incremental import (
@@ -187,6 +187,81 @@ def run_sync(
             load=LoadInfo(),
             plan=plan,
             feed=settings.feed,
+        ),
+    )  # fmt: skip
+
+
+def run_backfill(
+    settings: Settings,
+    *,
+    first_month: str,
+    last_month: str,
+    sink: Sink | None = None,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+) -> SyncResult:
+    """Load whole months from the monthly CSV files, merged with what the sink holds.
+
+    The months' files are authoritative for tickets created in those months;
+    the sync cursor only moves forward, so a later ``etl sync`` continues
+    incrementally.
+    """
+    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK)
+    try:
+        month_list = monthly_csv.months(first_month, last_month)
+    except ValueError as error:
+        raise ConfigError(f"Invalid months (use YYYY-MM): {error}") from None
+    sink = sink or make_sink(settings)
+    stages: dict[str, float] = {}
+
+    started = time.perf_counter()
+    previous = sink.read_tabs(stored.TABS_READ)
+    state = SyncState.from_frame(previous.get("_state"))
+    kept = stored.complaints_from_tabs(previous)
+    if state.district is not None and state.district != settings.district:
+        kept, previous, state = [], {}, SyncState()
+    stages["read"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    registration = {
+        "name": settings.backfill_name,
+        "org": settings.backfill_org,
+        "purpose": settings.backfill_purpose,
+        "email": settings.backfill_email,
+    }
+    extraction = monthly_csv.extract_months(
+        make_client(settings, session),
+        month_list,
+        settings.district,
+        registration,
+        concurrency=settings.concurrency,
+    )
+    stages["extract"] = time.perf_counter() - started
+    _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+
+    complaints = merge(kept, extraction.complaints, extraction.windows, identity)
+    first, until = extraction.windows[0][0], extraction.windows[-1][1]
+    new_state = SyncState(
+        district=settings.district,
+        feed=state.feed or settings.feed,
+        cursor=_newest(complaints, state.cursor),
+        last_run=state.last_run or now,
+        covered_since=min(first, state.covered_since or first),
+        mode="backfill",
+        records_per_day=state.records_per_day,
+    )
+    plan = SyncPlan("backfill", list(extraction.windows))
+    return _publish(
+        settings, sink, complaints, extraction.rejects, previous, new_state, now, stages,
+        SyncResult(
+            district=settings.district,
+            since=first,
+            until=until,
+            output=sink.description,
+            extract=extraction.info,
+            load=LoadInfo(),
+            plan=plan,
+            feed="csv",
         ),
     )  # fmt: skip
 

@@ -16,7 +16,7 @@ import csv
 import io
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -149,18 +149,32 @@ class FakeTraffy:
 
     def csv_month(self, file_name: str) -> bytes | None:
         """The month's CSV file (BOM first), or ``None`` when the month has no tickets."""
+        chunks = self.csv_chunks(file_name)
+        return None if chunks is None else b"".join(chunks)
+
+    def csv_chunks(self, file_name: str, rows_per_chunk: int = 200) -> Iterator[bytes] | None:
+        """The month's CSV file in chunks, as a server streams it (``None``: no such month)."""
         month = file_name.removeprefix("bangkok_")
         rows = [f for f in self.features if str(f["properties"].get("timestamp", ""))[:7] == month]
         if not rows:
             return None
         columns = CSV_COLUMNS[: self.csv_columns]
-        out = io.StringIO(newline="")
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for feature in rows:
-            row = csv_row(feature)
-            writer.writerow([row.get(c, "") for c in columns])
-        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+        def generate() -> Iterator[bytes]:
+            out = io.StringIO(newline="")
+            writer = csv.writer(out, lineterminator="\n")
+            out.write("\ufeff")
+            writer.writerow(columns)
+            for index, feature in enumerate(rows, 1):
+                row = csv_row(feature)
+                writer.writerow([row.get(c, "") for c in columns])
+                if index % rows_per_chunk == 0:
+                    yield out.getvalue().encode("utf-8")
+                    out.seek(0)
+                    out.truncate()
+            yield out.getvalue().encode("utf-8")
+
+        return generate()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -210,13 +224,23 @@ class FakeTraffy:
                 if parts.path == SEARCH_PATH:
                     self._send(201, orjson.dumps(fake.search_page(query)))
                 elif parts.path == CSV_PATH:
-                    text = fake.csv_month(query.get("file_name", [""])[0])
-                    if text is None:
+                    chunks = fake.csv_chunks(query.get("file_name", [""])[0])
+                    if chunks is None:
                         self._send(200, NOT_FOUND_PAGE, {"Content-Type": "text/html"})
                     else:
-                        self._send(200, text, {"Content-Type": "text/csv; charset=utf-8"})
+                        self._stream(chunks)
                 else:
                     self._send(200, orjson.dumps(fake.page(query)))
+
+            def _stream(self, chunks: Iterator[bytes]) -> None:
+                """A file of unknown length: no Content-Length, the end is the close."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                for chunk in chunks:
+                    self.wfile.write(chunk)
 
             def _send(
                 self, status: int, body: bytes, headers: dict[str, str] | None = None

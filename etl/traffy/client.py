@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -31,6 +31,8 @@ from tenacity import (
 from etl.errors import TraffyFatal, TraffyUnreachable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 USER_AGENT = "traffy-etl (+https://github.com/; district office report)"
 
@@ -90,6 +92,37 @@ class TraffyClient:
         fatal error when the feed says something went wrong inside a 200.
         """
         url = f"{self.base_url}{path}"
+        return self._retrying(url, lambda: self._get_once(url, params, check))
+
+    def get_stream(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        consume: Callable[[requests.Response], T],
+    ) -> T:
+        """GET ``path`` as a stream and return ``consume(response)``, retrying the whole read.
+
+        For large files: the body is never held in memory by the client.
+        ``consume`` may raise ``RetriableResponse`` or a fatal error itself.
+        """
+        url = f"{self.base_url}{path}"
+
+        def attempt() -> T:
+            with self._count_lock:
+                self.requests += 1
+            with self.session.get(
+                url, params=dict(params), timeout=self.timeout, stream=True
+            ) as response:
+                self._check_status(url, response)
+                try:
+                    return consume(response)
+                except requests.exceptions.ChunkedEncodingError:
+                    raise RetriableResponse("the download broke off") from None
+
+        return self._retrying(url, attempt)
+
+    def _retrying(self, url: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` under the retry policy; map what is left to our errors."""
         retrying = Retrying(
             retry=retry_if_exception_type(
                 (requests.ConnectionError, requests.Timeout, RetriableResponse)
@@ -100,7 +133,7 @@ class TraffyClient:
             reraise=True,
         )
         try:
-            return retrying(self._get_once, url, params, check)
+            return retrying(attempt)
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TraffyUnreachable(
                 f"Could not reach the Traffy API at {_public(url)} "
@@ -117,6 +150,17 @@ class TraffyClient:
                 f"{_attempts(retrying)} attempts). It may be overloaded: try again later."
             ) from None
 
+    @staticmethod
+    def _check_status(url: str, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise RetriableResponse(f"HTTP {status}", _retry_after(response))
+        if status >= 400:
+            raise TraffyFatal(
+                f"The Traffy API refused {_public(url)} with HTTP {status}. "
+                "The API may have changed: check --traffy-url and the feed setting."
+            )
+
     def _get_once(
         self,
         url: str,
@@ -126,14 +170,8 @@ class TraffyClient:
         with self._count_lock:
             self.requests += 1
         response = self.session.get(url, params=dict(params), timeout=self.timeout)
+        self._check_status(url, response)
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise RetriableResponse(f"HTTP {status}", _retry_after(response))
-        if status >= 400:
-            raise TraffyFatal(
-                f"The Traffy API refused {_public(url)} with HTTP {status}. "
-                "The API may have changed: check --traffy-url and the feed setting."
-            )
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
