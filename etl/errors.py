@@ -1,0 +1,47 @@
+"""The project's exceptions, sorted by what the user can do about them.
+
+    EtlError                      base: every expected failure, one line for the user
+    ├── ConfigError               bad settings or options (exit code 2)
+    ├── ExtractError              the Traffy API failed us
+    │   ├── TraffyUnreachable     network down, DNS, timeouts, retries exhausted
+    │   └── TraffyFatal           a 4xx or a response we no longer recognise
+    ├── ValidationFailed          too many records were invalid to publish
+    └── SinkError                 writing the tabs failed
+
+The CLI maps each to an exit code and prints ``str(error)``: so messages name
+the fault, the URL (never a secret) and what to do.
+"""
+
+from __future__ import annotations
+
+
+class EtlError(Exception):
+    """Base of every error the CLI reports as one line."""
+
+    exit_code = 1
+
+
+class ConfigError(EtlError):
+    """Settings, config file or command-line options are invalid."""
+
+    exit_code = 2
+
+
+class ExtractError(EtlError):
+    """Extraction from the Traffy API failed; nothing was written."""
+
+
+class TraffyUnreachable(ExtractError):
+    """The Traffy API could not be reached (after retries)."""
+
+
+class TraffyFatal(ExtractError):
+    """The Traffy API answered in a way retrying will not fix."""
+
+
+class ValidationFailed(EtlError):
+    """More records were invalid than the configured share allows."""
+
+
+class SinkError(EtlError):
+    """Writing the tabs failed."""

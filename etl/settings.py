@@ -1,0 +1,140 @@
+"""One settings object for the whole run.
+
+Precedence, lowest first: ``config/default.toml`` shipped with the project, an
+optional TOML file (``--config`` or ``ETL_CONFIG``), ``ETL_*`` environment
+variables, then command-line flags (passed as keyword arguments).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from etl.errors import ConfigError
+
+STATE_GROUPS = (
+    "waiting",
+    "in_progress",
+    "forwarded",
+    "following",
+    "finished",
+    "irrelevant",
+    "unknown",
+)
+"""Every state group, in the order reports show them."""
+
+
+def default_config_path() -> Path:
+    """The shipped defaults: the repository's file, else the copy in the wheel."""
+    repo_copy = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+    if repo_copy.is_file():
+        return repo_copy
+    return Path(__file__).resolve().parent / "default.toml"
+
+
+class Settings(BaseSettings):
+    """Everything a run needs to know; see ``config/default.toml`` for each key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ETL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    district: str = Field(min_length=1)
+    feed: Literal["v1"] = "v1"
+    traffy_url: str = "https://publicapi.traffy.in.th"
+    out: Path = Path("output")
+    since: date | None = None
+    until: date | None = None
+    window_months: int = Field(default=3, ge=1)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    window_days: int = Field(default=31, ge=1)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=60.0, gt=0)
+    retry_attempts: int = Field(default=5, ge=1)
+    retry_backoff_initial: float = Field(default=1.0, ge=0)
+    retry_backoff_max: float = Field(default=30.0, ge=0)
+    max_invalid_share: float = Field(default=0.05, ge=0, le=1)
+    state_groups: dict[str, list[str]] = Field(default_factory=dict)
+    tabs: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("district")
+    @classmethod
+    def _strip_prefix(cls, value: str) -> str:
+        """Accept ``เขตสวนหลวง`` as well as ``สวนหลวง``: Traffy stores the bare name."""
+        value = value.strip()
+        return value.removeprefix("เขต").strip() or value
+
+    @field_validator("state_groups")
+    @classmethod
+    def _known_groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = set(value) - set(STATE_GROUPS)
+        if unknown:
+            raise ValueError(
+                f"unknown state group(s) {sorted(unknown)}; use {', '.join(STATE_GROUPS)}"
+            )
+        return value
+
+    @field_validator("traffy_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [default_config_path()]
+        extra = os.environ.get("ETL_CONFIG")
+        if extra:
+            files.append(Path(extra))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=files),
+        )
+
+    def state_group_of(self) -> dict[str, str]:
+        """Thai state -> group, the lookup the transform applies."""
+        return {state: group for group, states in self.state_groups.items() for state in states}
+
+    def tab_name(self, tab: str) -> str:
+        """The name a tab is written under (configurable, defaults to its id)."""
+        return self.tabs.get(tab, tab)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's errors into one ``ConfigError`` line.
+
+    ``overrides`` are command-line values; ``None`` means "not given".
+    """
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"Config file {config_file} does not exist.")
+        os.environ["ETL_CONFIG"] = str(config_file)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'settings'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"Invalid settings: {problems}") from None

@@ -1,0 +1,80 @@
+"""Local sink: one CSV per tab in a folder, the default when no spreadsheet is set.
+
+Files are UTF-8 with a BOM so Excel shows Thai; dates are ISO text
+(``YYYY-MM-DD`` and ``YYYY-MM-DD HH:MM:SS``, Bangkok time) which Looker Studio
+and pandas type on read. Write mode: replace, one whole file per tab, written
+to a temporary file and renamed so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from etl.errors import SinkError
+from etl.sinks.base import LoadInfo, TabWrite
+from etl.sinks.frames import typed_frame
+from etl.tabs import TABS, TabSpec
+
+ENCODING = "utf-8-sig"
+
+
+class LocalSink:
+    """Writes and reads tabs as ``<folder>/<tab name>.csv``."""
+
+    write_mode = "replace"
+
+    def __init__(self, folder: Path, names: Mapping[str, str] | None = None) -> None:
+        self.folder = Path(folder)
+        self.names = dict(names or {})
+        self.description = f"{self.folder}/ (CSV files)"
+
+    def path(self, tab: str) -> Path:
+        return self.folder / f"{self.names.get(tab, tab)}.csv"
+
+    def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
+        tabs: dict[str, pd.DataFrame] = {}
+        for name in names:
+            path = self.path(name)
+            if path.is_file():
+                text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=ENCODING)
+                tabs[name] = typed_frame(TABS[name], text)
+        return tabs
+
+    def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SinkError(f"Cannot create output folder {self.folder}: {error.strerror}") from None
+        info = LoadInfo()
+        for name, frame in tabs.items():
+            self._write_atomically(self.path(name), to_csv_text(TABS[name], frame))
+            info.tabs[name] = TabWrite(
+                inserted=len(frame), cells_written=len(frame) * len(frame.columns)
+            )
+        return info
+
+    def _write_atomically(self, path: Path, text: str) -> None:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding=ENCODING, newline="") as file:
+                file.write(text)
+            os.replace(temporary, path)
+        except OSError as error:
+            Path(temporary).unlink(missing_ok=True)
+            raise SinkError(f"Cannot write {path}: {error.strerror}") from None
+
+
+def to_csv_text(spec: TabSpec, frame: pd.DataFrame) -> str:
+    """The tab as CSV text: ISO dates, empty cells for missing values."""
+    out = frame.copy()
+    for column in spec.columns:
+        if column.kind == "date":
+            out[column.name] = out[column.name].dt.strftime("%Y-%m-%d")
+        elif column.kind == "datetime":
+            out[column.name] = out[column.name].dt.strftime("%Y-%m-%d %H:%M:%S")
+    return str(out.to_csv(index=False, lineterminator="\n"))

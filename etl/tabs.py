@@ -1,0 +1,172 @@
+"""The tabs the pipeline owns: their columns, types and row keys.
+
+Each tab is described by a pydantic row model. The model is the single source
+of the tab's column order, the JSON Schema in ``schemas/`` (the contract the
+Looker Studio report is built on) and the column kinds sinks use to type
+cells. Columns are stable ASCII snake_case and only ever appended.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ColumnKind = Literal["text", "int", "float", "bool", "date", "datetime"]
+
+
+def col(description: str, thai: str, **kwargs: Any) -> Any:
+    """A column with its English description and the Thai label users see."""
+    return Field(description=description, json_schema_extra={"title_th": thai}, **kwargs)
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComplaintRow(Row):
+    """One row per ticket of the district (tab ``complaints``)."""
+
+    ticket_id: str = col("Traffy ticket id, e.g. 2023-ABCDEF (key)", "เลขที่เรื่อง")
+    message_id: int | None = col("Traffy's internal increasing message number", "เลขข้อความ")
+    created_at: datetime = col("When the ticket was reported (Asia/Bangkok)", "วันเวลาที่แจ้ง")
+    month: date = col("First day of the creation month (Asia/Bangkok)", "เดือนที่แจ้ง")
+    state: str = col("Current Traffy state, in Thai", "สถานะ")
+    state_group: str = col(
+        "State group: waiting, in_progress, forwarded, following, finished, irrelevant, unknown",
+        "กลุ่มสถานะ",
+    )
+    state_type: str | None = col("Traffy's state_type (start, inprogress, ...)", "ประเภทสถานะ")
+    types: str | None = col("Complaint types, comma separated", "ประเภทปัญหา")
+    organizations: str | None = col("Agencies the ticket was routed to", "หน่วยงาน")
+    sections: str | None = col(
+        "Sections (ฝ่าย) of the district office among the agencies", "ฝ่ายที่รับผิดชอบ"
+    )
+    district: str | None = col("District (เขต), without prefix", "เขต")
+    subdistrict: str | None = col("Sub-district (แขวง), without prefix", "แขวง")
+    province: str | None = col("Province", "จังหวัด")
+    address: str | None = col("Address as reported", "ที่อยู่")
+    description: str | None = col("The citizen's complaint text", "รายละเอียด")
+    note: str | None = col("The agency's latest note", "หมายเหตุ")
+    lat: float | None = col("Latitude (WGS84)", "ละติจูด")
+    lon: float | None = col("Longitude (WGS84)", "ลองจิจูด")
+    latlong: str | None = col("'lat,lon' text for Looker Studio's Geo type", "พิกัด")
+    photo_url: str | None = col("Photo at reporting time", "รูปก่อนแก้ไข")
+    after_photo_url: str | None = col("Photo (or video) after the fix", "รูปหลังแก้ไข")
+    traffy_url: str = col("The ticket's public Traffy page", "ลิงก์ Traffy")
+    count_reopen: int = col("Times the ticket was reopened", "จำนวนครั้งที่เปิดใหม่")
+    star: int | None = col("Citizen's rating, 1-5", "คะแนนความพึงพอใจ")
+    view_count: int | None = col("Views on Traffy", "จำนวนผู้เข้าชม")
+    last_activity: datetime | None = col("Last change on Traffy (Asia/Bangkok)", "ความเคลื่อนไหวล่าสุด")
+    inprogress_at: datetime | None = col("When work started (Asia/Bangkok)", "เวลาเริ่มดำเนินการ")
+    finished_at: datetime | None = col("When the ticket was finished (Asia/Bangkok)", "เวลาเสร็จสิ้น")
+
+
+class ComplaintTypeRow(Row):
+    """One row per ticket and complaint type (tab ``complaint_types``)."""
+
+    ticket_id: str = col("Traffy ticket id", "เลขที่เรื่อง")
+    type: str = col("One complaint type of the ticket", "ประเภทปัญหา")
+
+
+class ComplaintOrgRow(Row):
+    """One row per ticket and agency it was routed to (tab ``complaint_orgs``)."""
+
+    ticket_id: str = col("Traffy ticket id", "เลขที่เรื่อง")
+    organization: str = col("Agency or section name", "หน่วยงาน")
+    is_section: bool = col("True for a section (ฝ่าย) of the district office", "เป็นฝ่ายของเขต")
+    acting: bool = col("True when the agency acted on the ticket (org_action)", "ดำเนินการ")
+
+
+class KpiMonthlyRow(Row):
+    """One row per creation month (tab ``kpi_monthly``): what the executives read."""
+
+    month: date = col("First day of the creation month (Asia/Bangkok) (key)", "เดือน")
+    month_th: str = col("Thai month name and Buddhist-era year", "เดือน (พ.ศ.)")
+    total: int = col("Tickets created that month, whatever their state", "เรื่องทั้งหมด")
+    in_progress: int = col("Of those, tickets now in the in-progress group", "กำลังดำเนินการ")
+    in_progress_pct: float = col(
+        "in_progress x 100 / total, rounded half-up to 2 decimals", "ร้อยละกำลังดำเนินการ"
+    )
+    in_progress_ratio: float = col(
+        "in_progress / total (0-1), for Looker Studio's Percent type", "สัดส่วนกำลังดำเนินการ"
+    )
+    waiting: int = col("Tickets now waiting to be accepted", "รอรับเรื่อง")
+    forwarded: int = col("Tickets now forwarded to another agency", "ส่งต่อ")
+    following: int = col("Tickets now being followed up", "ติดตามเรื่อง")
+    finished: int = col("Tickets now finished", "เสร็จสิ้น")
+    irrelevant: int = col("Tickets judged not relevant", "ไม่เกี่ยวข้อง")
+    unknown: int = col("Tickets in a state the config does not know", "สถานะไม่ทราบ")
+    as_of: datetime = col("When these numbers were computed (Asia/Bangkok)", "ข้อมูล ณ วันที่")
+
+
+class RejectRow(Row):
+    """One row per invalid record (tab ``rejects``): quarantined, never dropped."""
+
+    reject_id: str = col("Hash of the raw record (key)", "รหัสรายการ")
+    ticket_id: str | None = col("Ticket id, when the record had one", "เลขที่เรื่อง")
+    reason: str = col("Why the record was rejected", "เหตุผล")
+    source: str = col("Feed and page the record came from", "แหล่งข้อมูล")
+    raw_json: str = col("The record as received", "ข้อมูลดิบ")
+    rejected_at: datetime = col("When it was rejected (Asia/Bangkok)", "เวลาที่ตรวจพบ")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    required: bool
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    """A tab: its id (default name), row model and the columns that identify a row."""
+
+    name: str
+    row_model: type[Row]
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> list[Column]:
+        return [
+            Column(name, _kind(field.annotation), field.is_required())
+            for name, field in self.row_model.model_fields.items()
+        ]
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.row_model.model_fields)
+
+
+_KINDS: dict[Any, ColumnKind] = {
+    str: "text",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    date: "date",
+    datetime: "datetime",
+}
+
+
+def _kind(annotation: Any) -> ColumnKind:
+    """``int | None`` -> ``int``: the kind a sink types the column's cells as."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        (annotation,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    return _KINDS[annotation]
+
+
+TABS: dict[str, TabSpec] = {
+    spec.name: spec
+    for spec in (
+        TabSpec("complaints", ComplaintRow, ("ticket_id",)),
+        TabSpec("complaint_types", ComplaintTypeRow, ("ticket_id", "type")),
+        TabSpec("complaint_orgs", ComplaintOrgRow, ("ticket_id", "organization")),
+        TabSpec("kpi_monthly", KpiMonthlyRow, ("month",)),
+        TabSpec("rejects", RejectRow, ("reject_id",)),
+    )
+}
+"""Every pipeline-owned tab, by id, in the order they are written."""
