@@ -49,7 +49,9 @@ class LocalSink:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise SinkError(f"Cannot create output folder {self.folder}: {error.strerror}") from None
+            raise SinkError(
+                f"Cannot create output folder {self.folder}: {error.strerror}"
+            ) from None
         info = LoadInfo()
         for name, frame in tabs.items():
             self._write_atomically(self.path(name), to_csv_text(TABS[name], frame))
@@ -59,7 +61,9 @@ class LocalSink:
         return info
 
     def _write_atomically(self, path: Path, text: str) -> None:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(handle, "w", encoding=ENCODING, newline="") as file:
                 file.write(text)
