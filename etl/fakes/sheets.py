@@ -8,7 +8,9 @@ at this server (through `etl.sinks.google_session.SheetsSession`). It owns:
 - the limits that shape the sink: 10 M cells per spreadsheet, 50,000
   characters per cell, a request payload limit, grid bounds, A1 ranges;
 - faults on demand (HTTP 429/5xx, optionally with Retry-After) and request,
-  cell and payload counters.
+  cell and payload counters;
+- a ``POST /token`` OAuth endpoint, so service-account credentials whose
+  ``token_uri`` points here work offline.
 
 Deliberate simplifications: formulas are never evaluated (a USER_ENTERED string
 starting with ``=`` is stored as a `Formula` so tests can detect injection);
@@ -619,6 +621,15 @@ class FakeSheetsServer:
         """Answer one HTTP request: (status, JSON body, extra headers)."""
         parts = urlsplit(raw_path)
         query = parse_qs(parts.query, keep_blank_values=True)
+        if method == "POST" and parts.path == "/token":
+            # An OAuth token endpoint, so service-account credentials work offline.
+            with self._lock:
+                self.stats.by_kind["token"] += 1
+            return (
+                200,
+                {"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"},
+                {},
+            )
         is_read = method == "GET"
         with self._lock:
             st = self.stats

@@ -53,7 +53,7 @@ def encode_column(values: pd.Series, kind: ColumnKind) -> tuple[list[Cell], int]
         stamps = pd.to_datetime(values)
         return [to_serial(v, kind) for v in stamps.tolist()], 0
     for v in values.astype(object).tolist():
-        if v is None or v is pd.NA or v is pd.NaT:
+        if _missing(v):
             out.append(None)
         elif kind == "text":
             text = str(v)
@@ -72,6 +72,13 @@ def encode_column(values: pd.Series, kind: ColumnKind) -> tuple[list[Cell], int]
             number = float(v)
             out.append(number if math.isfinite(number) else None)
     return out, truncated
+
+
+def _missing(value: Any) -> bool:
+    """None, NA, NaT and NaN (pandas 3 text columns hold NaN for missing)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
 
 
 def encode_frame(spec: TabSpec, frame: pd.DataFrame) -> tuple[list[list[Cell]], int]:
