@@ -321,7 +321,9 @@ def test_dates_are_formatted_serial_numbers(server: FakeSheetsServer, sid: str) 
     assert server.number_format(sid, "complaints", 5000, month)["type"] == "DATE"  # type: ignore[index]
     assert server.number_format(sid, "complaints", 1, names.index("state")) is None
     kpi_row = server.tab_values(sid, "kpi_monthly")[1]
-    assert kpi_row[0] == 45292 and kpi_row[2] == 10 and kpi_row[4] == 10.0
+    assert kpi_row[0] == 45292
+    assert kpi_row[2] == 10
+    assert kpi_row[4] == 10.0
 
 
 def test_long_text_is_truncated_with_a_marker(server: FakeSheetsServer, sid: str) -> None:
@@ -329,10 +331,13 @@ def test_long_text_is_truncated_with_a_marker(server: FakeSheetsServer, sid: str
     frame.loc[0, "description"] = "ก" * 60_000
     sink = make_sink(server, sid)
     sink.write_tabs({"complaints": frame})
-    assert sink.last_plan is not None and sink.last_plan.truncated_cells == 1
+    assert sink.last_plan is not None
+    assert sink.last_plan.truncated_cells == 1
     column = TABS["complaints"].column_names.index("description")
     cell = server.tab_values(sid, "complaints")[1][column]
-    assert isinstance(cell, str) and len(cell) == 50_000 and cell.endswith(TRUNCATION_MARKER)
+    assert isinstance(cell, str)
+    assert len(cell) == 50_000
+    assert cell.endswith(TRUNCATION_MARKER)
     server.reset_stats()
     sink.write_tabs({"complaints": frame})
     assert server.stats.writes == 0
@@ -383,7 +388,8 @@ def test_dry_run_plans_without_writing(server: FakeSheetsServer, sid: str) -> No
     assert server.stats.writes == 0
     assert (info.tabs["complaints"].inserted, info.tabs["complaints"].updated) == (2, 1)
     assert sink.last_plan is not None
-    assert "update" in sink.last_plan.summary() and "state" in sink.last_plan.summary()
+    assert "update" in sink.last_plan.summary()
+    assert "state" in sink.last_plan.summary()
 
 
 def test_record_run_appends_to_runs_tab(server: FakeSheetsServer, sid: str) -> None:
@@ -396,7 +402,9 @@ def test_record_run_appends_to_runs_tab(server: FakeSheetsServer, sid: str) -> N
     )
     assert server.stats.requests == 1
     rows = server.tab_values(sid, "_runs")
-    assert rows[1][0] == "run-1" and rows[1][3] == "ok" and rows[1][6] == 8
+    assert rows[1][0] == "run-1"
+    assert rows[1][3] == "ok"
+    assert rows[1][6] == 8
     assert "complaints: +4" in str(rows[1][9])
 
 
@@ -436,4 +444,5 @@ def test_auth_error_names_the_service_account(
 
 def test_loopback_without_credential_is_anonymous() -> None:
     credential = load_credential(None, "http://127.0.0.1:9", environ={})
-    assert credential.email is None and "anonymous" in credential.source
+    assert credential.email is None
+    assert "anonymous" in credential.source
