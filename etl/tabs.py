@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 ColumnKind = Literal["text", "int", "float", "bool", "date", "datetime"]
@@ -141,6 +142,12 @@ class TabSpec:
     def column_names(self) -> list[str]:
         return list(self.row_model.model_fields)
 
+    def empty(self) -> pd.DataFrame:
+        """A frame with no rows and the tab's columns, typed as sinks expect."""
+        return pd.DataFrame(
+            {column.name: pd.Series(dtype=_DTYPES[column.kind]) for column in self.columns}
+        )
+
 
 _KINDS: dict[Any, ColumnKind] = {
     str: "text",
@@ -149,6 +156,16 @@ _KINDS: dict[Any, ColumnKind] = {
     bool: "bool",
     date: "date",
     datetime: "datetime",
+}
+
+
+_DTYPES: dict[ColumnKind, str] = {
+    "text": "object",
+    "int": "Int64",
+    "float": "float64",
+    "bool": "bool",
+    "date": "datetime64[ns]",
+    "datetime": "datetime64[ns]",
 }
 
 

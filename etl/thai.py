@@ -33,4 +33,5 @@ def month_th_series(months: pd.Series) -> pd.Series:
     """Vectorised :func:`month_th` over a datetime64 series."""
     names = months.dt.month.map(lambda m: THAI_MONTHS[int(m) - 1])
     years = (months.dt.year + BUDDHIST_ERA_OFFSET).astype(str)
-    return (names + " " + years).astype(object)
+    labels: pd.Series = (names + " " + years).astype(object)
+    return labels

@@ -1,1 +1,5 @@
-"""Test doubles that speak the real protocols on 127.0.0.1."""
+"""Real servers on 127.0.0.1 that speak the protocols of our external systems.
+
+Used by the tests, the benchmarks and ``etl demo``: the pipeline talks real
+HTTP to them, nothing is patched.
+"""

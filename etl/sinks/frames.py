@@ -18,7 +18,7 @@ def typed_frame(spec: TabSpec, frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in spec.columns:
         raw = frame[column.name] if column.name in frame else pd.Series(pd.NA, index=frame.index)
-        text = raw.astype("string").replace("", pd.NA)
+        text = raw.astype("string").mask(raw.astype("string") == "")
         if column.kind == "text":
             out[column.name] = text.astype(object).where(text.notna(), None)
         elif column.kind == "int":
@@ -28,5 +28,5 @@ def typed_frame(spec: TabSpec, frame: pd.DataFrame) -> pd.DataFrame:
         elif column.kind == "bool":
             out[column.name] = text.str.lower().isin(_TRUE)
         else:
-            out[column.name] = pd.to_datetime(text, format="ISO8601")
+            out[column.name] = pd.to_datetime(text, format="ISO8601").astype("datetime64[ns]")
     return out

@@ -1,0 +1,180 @@
+"""The ``etl`` command: parse options, call the library, print one line per failure."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from etl import pipeline, schemas
+from etl.errors import EtlError
+from etl.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Traffy Fondue complaints of a Bangkok district -> tabs for the executives' report.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+    add_completion=False,
+)
+
+DistrictOpt = Annotated[
+    str | None,
+    typer.Option("--district", help="Thai district name (default from config: สวนหลวง)."),
+]
+SinceOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--since",
+        formats=["%Y-%m-%d"],
+        help="First creation date to sync, YYYY-MM-DD (default: window_months back, see config).",
+    ),
+]
+UntilOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--until", formats=["%Y-%m-%d"], help="Last creation date to sync (default: today)."
+    ),
+]
+TraffyUrlOpt = Annotated[
+    str | None,
+    typer.Option("--traffy-url", help="Traffy API host; the feed path is appended."),
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Folder for the local CSV tabs (default: output/).")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log each step; show tracebacks on failure.")
+]
+
+
+def _date(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def _settings(config: Path | None, **flags: object) -> Settings:
+    return load_settings(config, **flags)
+
+
+@app.command()
+def sync(
+    district: DistrictOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    traffy_url: TraffyUrlOpt = None,
+    out: OutOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Extract the district's tickets, validate them and write the tabs."""
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(
+            config,
+            district=district,
+            since=_date(since),
+            until=_date(until),
+            traffy_url=traffy_url,
+            out=out,
+        )
+        result = pipeline.run_sync(settings)
+    _print_summary(result)
+
+
+@app.command()
+def demo(
+    out: OutOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Sync offline from a local fake Traffy server serving the project's sample tickets.
+
+    The sample reproduces the Suan Luang office's table of April to September 2566.
+    """
+    from etl.fakes.synthetic import SEED_TABLE, seed_months
+    from etl.fakes.traffy import FakeTraffy
+
+    _logging(verbose)
+    with _one_line_errors(verbose), FakeTraffy(seed_months()) as server:
+        typer.echo(f"Serving sample tickets at {server.url}", err=True)
+        settings = _settings(
+            None,
+            district="สวนหลวง",
+            since=SEED_TABLE[0].first,
+            until=SEED_TABLE[-1].last,
+            traffy_url=server.url,
+            out=out,
+        )
+        result = pipeline.run_sync(settings)
+    _print_summary(result)
+
+
+@app.command("schemas")
+def schemas_command(
+    check: Annotated[
+        bool, typer.Option("--check", help="Fail if schemas/ differs from the models.")
+    ] = False,
+) -> None:
+    """Write (or check) the JSON Schema of every tab in schemas/."""
+    if check:
+        stale = schemas.stale()
+        if stale:
+            typer.echo(
+                f"error: schemas out of date: {', '.join(stale)}. Run `etl schemas` and commit.",
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo("schemas/ matches the models.")
+        return
+    for path in schemas.write():
+        typer.echo(f"wrote {path}")
+
+
+def _print_summary(result: pipeline.SyncResult) -> None:
+    e = result.extract
+    lines = [
+        f"District {result.district}: tickets created {result.since} .. {result.until}",
+        f"  fetched   {e.records} records in {e.pages} pages ({e.requests} requests)",
+        f"  district  {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
+        f"{e.other_districts} of other districts skipped",
+    ]
+    if result.unknown_states:
+        states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
+        lines.append(f"  unknown states: {states} (add them to state_groups in config)")
+    for tab, write in result.load.tabs.items():
+        lines.append(f"  {tab:<16} {write.inserted} rows")
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
+    lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
+    typer.echo("\n".join(lines))
+
+
+@contextmanager
+def _one_line_errors(verbose: bool) -> Iterator[None]:
+    """Turn the library's errors into one line on stderr and the error's exit code."""
+    try:
+        yield
+    except EtlError as error:
+        if verbose:
+            logging.getLogger("etl").exception("failed")
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,148 @@
+"""``run_sync``: extract -> validate -> transform -> load, with counts for each step.
+
+Extraction and validation finish before anything is written: a run that
+fails there leaves every tab as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+import requests
+
+from etl import kpi, transform
+from etl.errors import ValidationFailed
+from etl.models import BANGKOK, Reject
+from etl.settings import Settings
+from etl.sinks import LoadInfo, LocalSink, Sink
+from etl.traffy import ExtractInfo, TraffyClient, extract
+from etl.traffy.client import RetryPolicy
+
+
+@dataclass
+class SyncResult:
+    """What one sync did: the run summary's numbers."""
+
+    district: str
+    since: date
+    until: date
+    output: str
+    extract: ExtractInfo
+    load: LoadInfo
+    unknown_states: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.stage_seconds.values())
+
+
+def default_window(settings: Settings, today: date) -> tuple[date, date]:
+    """``since``/``until`` from the flags, else whole months back from today."""
+    until = settings.until or today
+    if settings.since is not None:
+        return settings.since, until
+    months_back = settings.window_months - 1
+    year, month = divmod(today.year * 12 + today.month - 1 - months_back, 12)
+    return date(year, month + 1, 1), until
+
+
+def make_sink(settings: Settings) -> Sink:
+    """The sink the settings ask for: local files unless a spreadsheet is configured."""
+    return LocalSink(settings.out, names=settings.tabs)
+
+
+def make_client(settings: Settings, session: requests.Session | None = None) -> TraffyClient:
+    return TraffyClient(
+        settings.traffy_url,
+        session=session,
+        timeout=(settings.connect_timeout, settings.read_timeout),
+        retry=RetryPolicy(
+            attempts=settings.retry_attempts,
+            backoff_initial=settings.retry_backoff_initial,
+            backoff_max=settings.retry_backoff_max,
+        ),
+    )
+
+
+def build_tabs(
+    extraction_complaints: pd.DataFrame,
+    settings: Settings,
+    rejects_tab: pd.DataFrame,
+    as_of: datetime,
+) -> dict[str, pd.DataFrame]:
+    """Every tab from the complaints frame: the pure middle of the pipeline."""
+    complaints = transform.complaints_tab(extraction_complaints, settings.state_group_of())
+    return {
+        "complaints": complaints,
+        "complaint_types": transform.complaint_types_tab(extraction_complaints),
+        "complaint_orgs": transform.complaint_orgs_tab(extraction_complaints),
+        "kpi_monthly": kpi.kpi_monthly(complaints, as_of),
+        "rejects": rejects_tab,
+    }
+
+
+def run_sync(
+    settings: Settings,
+    *,
+    sink: Sink | None = None,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+) -> SyncResult:
+    """Sync the district's tickets of the window into the sink and return the counts."""
+    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK)
+    since, until = default_window(settings, now.date())
+    sink = sink or make_sink(settings)
+    stages: dict[str, float] = {}
+
+    started = time.perf_counter()
+    client = make_client(settings, session)
+    extraction = extract(
+        client,
+        district=settings.district,
+        since=since,
+        until=until,
+        page_size=settings.page_size,
+        window_days=settings.window_days,
+    )
+    stages["extract"] = time.perf_counter() - started
+    _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+
+    started = time.perf_counter()
+    frame = transform.complaints_frame(extraction.complaints)
+    tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
+    stages["transform"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    load = sink.write_tabs(tabs)
+    stages["load"] = time.perf_counter() - started
+
+    complaints = tabs["complaints"]
+    unknown = complaints.loc[complaints["state_group"] == "unknown", "state"]
+    return SyncResult(
+        district=settings.district,
+        since=since,
+        until=until,
+        output=sink.description,
+        extract=extraction.info,
+        load=load,
+        unknown_states=dict(Counter(unknown.fillna(""))),
+        stage_seconds=stages,
+    )
+
+
+def _check_invalid_share(info: ExtractInfo, limit: float, rejects: Sequence[Reject]) -> None:
+    seen = info.valid + info.rejected
+    if seen and info.rejected / seen > limit:
+        first = rejects[0].reason if rejects else ""
+        raise ValidationFailed(
+            f"{info.rejected} of {seen} district records are invalid "
+            f"({info.rejected / seen:.1%}, limit {limit:.0%}); nothing was written. "
+            f"First reason: {first}. If the feed changed, update the feed module; "
+            "to publish anyway raise max_invalid_share."
+        )

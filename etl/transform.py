@@ -1,0 +1,160 @@
+"""Complaints -> the normalized tabs. Pure pandas: no I/O, no clock.
+
+Times leave here as naive datetime64 in Bangkok wall time, the shape every
+sink expects (see ``etl.sinks.base.Sink``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import pandas as pd
+
+from etl.models import BANGKOK, Complaint, Reject
+from etl.tabs import TABS
+from etl.traffy.extract import raw_json
+
+TRAFFY_TICKET_URL = "https://share.traffy.in.th/teamchadchart?case_id="
+
+STATE_TYPE_GROUPS = {
+    "start": "waiting",
+    "inprogress": "in_progress",
+    "forward": "forwarded",
+    "follow": "following",
+    "finish": "finished",
+    "irrelevant": "irrelevant",
+}
+"""Fallback when a Thai state is not in the config: the feed's own state_type."""
+
+SECTION_PREFIX = "ฝ่าย"
+
+
+def complaints_frame(complaints: Sequence[Complaint]) -> pd.DataFrame:
+    """The complaints as one frame with the canonical fields (lists kept as tuples)."""
+    columns = list(Complaint.model_fields)
+    frame = pd.DataFrame.from_records(
+        [tuple(getattr(c, name) for name in columns) for c in complaints], columns=columns
+    )
+    for name in ("created_at", "last_activity", "inprogress_at", "finished_at"):
+        frame[name] = bangkok_wall_time(frame[name])
+    return frame
+
+
+def bangkok_wall_time(values: pd.Series) -> pd.Series:
+    """Aware datetimes (any zone) -> naive datetime64 in Bangkok wall time."""
+    moments = pd.to_datetime(values, utc=True)
+    return moments.dt.tz_convert(BANGKOK).dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def state_groups(states: pd.Series, state_types: pd.Series, groups: Mapping[str, str]) -> pd.Series:
+    """Each ticket's state group: the configured Thai state first, then state_type."""
+    by_state = states.map(groups)
+    by_type = state_types.map(STATE_TYPE_GROUPS)
+    return by_state.fillna(by_type).fillna("unknown").astype(object)
+
+
+def complaints_tab(frame: pd.DataFrame, groups: Mapping[str, str]) -> pd.DataFrame:
+    """Tab ``complaints``: one row per ticket, lists joined for reading."""
+    if frame.empty:
+        return TABS["complaints"].empty()
+    out = pd.DataFrame(index=frame.index)
+    out["ticket_id"] = frame["ticket_id"]
+    out["message_id"] = frame["message_id"].astype("Int64")
+    out["created_at"] = frame["created_at"]
+    out["month"] = frame["created_at"].dt.to_period("M").dt.to_timestamp()
+    out["state"] = frame["state"]
+    out["state_group"] = state_groups(frame["state"], frame["state_type"], groups)
+    out["state_type"] = frame["state_type"]
+    out["types"] = _joined(frame["types"])
+    out["organizations"] = _joined(frame["organizations"])
+    out["sections"] = _joined(
+        frame["organizations"].map(lambda orgs: tuple(o for o in orgs if _is_section(o)))
+    )
+    for name in ("district", "subdistrict", "province", "address", "description", "note"):
+        out[name] = frame[name]
+    out["lat"] = frame["lat"].astype("float64")
+    out["lon"] = frame["lon"].astype("float64")
+    located = out["lat"].notna() & out["lon"].notna()
+    out["latlong"] = (
+        out["lat"].map("{:.6f}".format) + "," + out["lon"].map("{:.6f}".format)
+    ).where(located, None)
+    out["photo_url"] = frame["photo_url"]
+    out["after_photo_url"] = frame["after_photo_url"]
+    out["traffy_url"] = TRAFFY_TICKET_URL + frame["ticket_id"].astype(str)
+    out["count_reopen"] = frame["count_reopen"].astype("Int64")
+    out["star"] = frame["star"].astype("Int64")
+    out["view_count"] = frame["view_count"].astype("Int64")
+    for name in ("last_activity", "inprogress_at", "finished_at"):
+        out[name] = frame[name]
+    return _conform("complaints", out.reset_index(drop=True))
+
+
+def complaint_types_tab(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tab ``complaint_types``: one row per ticket and type, for breakdowns."""
+    if frame.empty:
+        return TABS["complaint_types"].empty()
+    long = frame[["ticket_id", "types"]].explode("types").dropna(subset=["types"])
+    long = long.rename(columns={"types": "type"}).drop_duplicates()
+    return _conform("complaint_types", long.reset_index(drop=True))
+
+
+def complaint_orgs_tab(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tab ``complaint_orgs``: one row per ticket and agency it was routed to."""
+    if frame.empty:
+        return TABS["complaint_orgs"].empty()
+    long = frame[["ticket_id", "organizations"]].explode("organizations")
+    long = long.dropna(subset=["organizations"]).rename(columns={"organizations": "organization"})
+    long = long.drop_duplicates(subset=["ticket_id", "organization"])
+    acting = {
+        (ticket, org)
+        for ticket, orgs in zip(frame["ticket_id"], frame["organizations_acting"], strict=True)
+        for org in orgs
+    }
+    long["is_section"] = long["organization"].map(_is_section).astype(bool)
+    long["acting"] = [
+        (t, o) in acting for t, o in zip(long["ticket_id"], long["organization"], strict=True)
+    ]
+    return _conform("complaint_orgs", long.reset_index(drop=True))
+
+
+def rejects_tab(rejects: Sequence[Reject], rejected_at: datetime) -> pd.DataFrame:
+    """Tab ``rejects``: every invalid record with its reason and raw JSON."""
+    rows = []
+    for reject in rejects:
+        text = raw_json(reject.raw)
+        rows.append(
+            {
+                "reject_id": hashlib.sha1(text.encode()).hexdigest()[:16],
+                "ticket_id": reject.ticket_id,
+                "reason": reject.reason,
+                "source": reject.source,
+                "raw_json": text,
+                "rejected_at": rejected_at,
+            }
+        )
+    if not rows:
+        return TABS["rejects"].empty()
+    out = pd.DataFrame(rows, columns=TABS["rejects"].column_names)
+    out["rejected_at"] = bangkok_wall_time(out["rejected_at"])
+    return _conform("rejects", out.drop_duplicates(subset=["reject_id"]).reset_index(drop=True))
+
+
+def _is_section(organization: str) -> bool:
+    return organization.startswith(SECTION_PREFIX)
+
+
+def _joined(values: pd.Series) -> pd.Series:
+    return values.map(lambda items: ", ".join(items) if items else None).astype(object)
+
+
+def _conform(tab: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Exactly the tab's columns, in the contract's order; missing text is ``None``."""
+    spec = TABS[tab]
+    out = frame[spec.column_names].copy()
+    for column in spec.columns:
+        if column.kind == "text":
+            values = out[column.name].astype(object)
+            out[column.name] = values.where(values.notna(), None)
+    return out

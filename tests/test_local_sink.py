@@ -1,0 +1,58 @@
+"""The local sink: CSV round trip, typed read-back, atomic replace."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from etl.models import BANGKOK
+from etl.pipeline import build_tabs
+from etl.settings import load_settings
+from etl.sinks import LocalSink
+from etl.traffy import feed_v1
+from etl.transform import complaints_frame, rejects_tab
+from tests.conftest import edge_cases
+
+NOW = datetime(2023, 6, 1, 9, 0, tzinfo=BANGKOK)
+
+
+def tabs() -> dict[str, pd.DataFrame]:
+    complaints = []
+    for record in edge_cases():
+        with contextlib.suppress(ValueError):
+            complaints.append(feed_v1.to_complaint(record))
+    return build_tabs(complaints_frame(complaints), load_settings(), rejects_tab([], NOW), NOW)
+
+
+def test_round_trip_keeps_values_and_types(tmp_path: Path) -> None:
+    written = tabs()
+    sink = LocalSink(tmp_path)
+    sink.write_tabs(written)
+    read = sink.read_tabs(list(written))
+    for name, frame in written.items():
+        pd.testing.assert_frame_equal(
+            read[name].reset_index(drop=True), frame.reset_index(drop=True), check_dtype=False
+        )
+    assert read["complaints"]["created_at"].dtype.kind == "M"
+    assert read["complaints"]["message_id"].dtype == "Int64"
+
+
+def test_missing_tab_is_absent_not_empty(tmp_path: Path) -> None:
+    assert LocalSink(tmp_path).read_tabs(["complaints"]) == {}
+
+
+def test_configured_tab_names_name_the_files(tmp_path: Path) -> None:
+    LocalSink(tmp_path, names={"complaints": "เรื่องร้องเรียน"}).write_tabs(
+        {"complaints": tabs()["complaints"]}
+    )
+    assert (tmp_path / "เรื่องร้องเรียน.csv").is_file()
+
+
+def test_replace_leaves_no_temporary_files(tmp_path: Path) -> None:
+    sink = LocalSink(tmp_path)
+    sink.write_tabs(tabs())
+    sink.write_tabs(tabs())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.csv" for name in tabs())
