@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from etl.errors import SheetsAuthError, SheetsError, SheetsLimitError, SheetsLockedError
 from etl.fakes.sheets import MAX_CELLS, FakeSheetsServer
+from etl.settings import load_settings
 from etl.sinks.google_auth import load_credential
 from etl.sinks.google_session import RetryPolicy
 from etl.sinks.sheets import RunRecord, SheetsSink
@@ -50,6 +51,7 @@ def sid(server: FakeSheetsServer) -> str:
 
 def make_sink(server: FakeSheetsServer, sid: str, **kwargs: object) -> SheetsSink:
     kwargs.setdefault("retry", FAST_RETRY)
+    kwargs.setdefault("credential", load_credential(None, server.url, environ={}))
     return SheetsSink(sid, api_url=server.url, **kwargs)  # type: ignore[arg-type]
 
 
@@ -446,3 +448,21 @@ def test_loopback_without_credential_is_anonymous() -> None:
     credential = load_credential(None, "http://127.0.0.1:9", environ={})
     assert credential.email is None
     assert "anonymous" in credential.source
+
+
+def test_from_settings_uses_the_sheets_settings(
+    server: FakeSheetsServer, sid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    settings = load_settings(
+        spreadsheet_id=sid,
+        sheets_api_url=server.url + "/",
+        actions_tab="การดำเนินการ",
+        tabs={"complaints": "เรื่องร้องเรียน"},
+    )
+    sink = SheetsSink.from_settings(settings)
+    sink.write_tabs({"complaints": complaints(3)})
+    assert {"เรื่องร้องเรียน", "การดำเนินการ"} <= set(server.tab_titles(sid))
+    assert sink.description == f"Google spreadsheet {sid}"
+    with pytest.raises(SheetsError, match="spreadsheet id"):
+        SheetsSink.from_settings(load_settings())
