@@ -85,7 +85,9 @@ def _retry_after(error: BaseException | None) -> float | None:
 
 def is_retriable(error: BaseException) -> bool:
     if isinstance(error, APIError):
-        return error.code == 429 or error.code >= 500 or error.code == -1
+        # The HTTP status, not error.code: a proxy's HTML 502 has no JSON code.
+        status = error.response.status_code
+        return status == 429 or status >= 500
     return isinstance(error, requests.ConnectionError | requests.Timeout)
 
 

@@ -129,7 +129,8 @@ class SyncPlan:
     def load_info(self, api_calls: int) -> LoadInfo:
         info = LoadInfo(api_calls=api_calls)
         for tab, d in self.diffs.items():
-            info.tabs[tab] = TabWrite(d.inserted, d.updated, d.deleted, d.cells)
+            if not tab.startswith("_"):  # bookkeeping tabs are not the user's data
+                info.tabs[tab] = TabWrite(d.inserted, d.updated, d.deleted, d.cells)
         return info
 
     def summary(self) -> str:
