@@ -11,9 +11,8 @@ that round-trips is never seen as a change.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -445,21 +444,3 @@ def blocks(runs: Iterable[CellRun]) -> list[Block]:
         else:
             out.append(Block(run.row, run.col, (run.values,)))
     return out
-
-
-def serial_now(now: datetime) -> float:
-    """A naive wall-clock datetime as a serial number."""
-    value = to_serial(now, "datetime")
-    assert isinstance(value, int | float)
-    return float(value)
-
-
-def as_date(value: date) -> int:
-    result = to_serial(value, "date")
-    assert isinstance(result, int)
-    return result
-
-
-def first_positions(header: Sequence[Any]) -> Mapping[str, int]:
-    """Header name -> first column index."""
-    return {name: i for i, name in reversed(list(enumerate(header))) if isinstance(name, str)}
