@@ -71,17 +71,17 @@ def make_client(settings: Settings, session: requests.Session | None = None) -> 
 
 
 def build_tabs(
-    extraction_complaints: pd.DataFrame,
+    canonical: pd.DataFrame,
     settings: Settings,
     rejects_tab: pd.DataFrame,
     as_of: datetime,
 ) -> dict[str, pd.DataFrame]:
-    """Every tab from the complaints frame: the pure middle of the pipeline."""
-    complaints = transform.complaints_tab(extraction_complaints, settings.state_group_of())
+    """Every tab from the canonical complaints frame: the pure middle of the pipeline."""
+    complaints = transform.complaints_tab(canonical, settings.state_group_of())
     return {
         "complaints": complaints,
-        "complaint_types": transform.complaint_types_tab(extraction_complaints),
-        "complaint_orgs": transform.complaint_orgs_tab(extraction_complaints),
+        "complaint_types": transform.complaint_types_tab(canonical),
+        "complaint_orgs": transform.complaint_orgs_tab(canonical),
         "kpi_monthly": kpi.kpi_monthly(complaints, as_of),
         "rejects": rejects_tab,
     }
