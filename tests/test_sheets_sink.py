@@ -466,3 +466,21 @@ def test_from_settings_uses_the_sheets_settings(
     assert sink.description == f"Google spreadsheet {sid}"
     with pytest.raises(SheetsError, match="spreadsheet id"):
         SheetsSink.from_settings(load_settings())
+
+
+def test_removed_rows_leave_no_stale_rows(server: FakeSheetsServer, sid: str) -> None:
+    sink = make_sink(server, sid)
+    sink.write_tabs({"complaints": complaints(20)})
+    kept = complaints(20).drop(index=[2, 5, 6, 11, 19]).reset_index(drop=True)
+    server.reset_stats()
+    info = sink.write_tabs({"complaints": kept})
+    assert info.tabs["complaints"].deleted == 5
+    values = server.tab_values(sid, "complaints")
+    assert len(values) == 16
+    assert sorted(r[0] for r in values[1:]) == sorted(kept["ticket_id"])
+    # Moving 4 rows into the holes and clearing 5 tail rows, nothing else.
+    assert info.tabs["complaints"].cells_written <= 9 * len(kept.columns)
+    assert len(server.tab_values(sid, "actions")) == 21  # staff rows are never removed
+    state = {r[0]: r[1] if len(r) > 1 else None for r in server.tab_values(sid, "_state")[1:]}
+    assert state["lease_owner"] is None
+    assert state["last_run_id"]
