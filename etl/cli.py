@@ -59,6 +59,17 @@ FeedOpt = Annotated[
         help="Traffy feed: v1 (geojson/v1, default) or search (/share/teamchadchart/search).",
     ),
 ]
+SpreadsheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spreadsheet-id",
+        help="Write to this Google spreadsheet (or ETL_SPREADSHEET_ID) instead of local files.",
+    ),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Show per tab the rows that would change; write nothing."),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log each step; show tracebacks on failure.")
 ]
@@ -79,6 +90,8 @@ def sync(
     until: UntilOpt = None,
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
     feed: FeedOpt = None,
     full_refresh: Annotated[
@@ -93,7 +106,7 @@ def sync(
     """Extract the district's new and still-open tickets, validate them and write the tabs.
 
     The first run fetches the whole window; later runs continue from the cursor
-    kept in the output's _state tab (see docs/extraction.md).
+    kept in the output's _sync tab (see docs/extraction.md).
     """
     _logging(verbose)
     with _one_line_errors(verbose):
@@ -105,8 +118,9 @@ def sync(
             traffy_url=traffy_url,
             out=out,
             feed=feed,
+            spreadsheet_id=spreadsheet_id,
         )
-        result = pipeline.run_sync(settings, full_refresh=full_refresh)
+        result = pipeline.run_sync(settings, dry_run=dry_run, full_refresh=full_refresh)
     _print_summary(result)
 
 
@@ -119,6 +133,7 @@ def backfill(
     district: DistrictOpt = None,
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
     config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -129,9 +144,38 @@ def backfill(
     """
     _logging(verbose)
     with _one_line_errors(verbose):
-        settings = _settings(config, district=district, traffy_url=traffy_url, out=out)
+        settings = _settings(
+            config,
+            district=district,
+            traffy_url=traffy_url,
+            out=out,
+            spreadsheet_id=spreadsheet_id,
+        )
         result = pipeline.run_backfill(settings, first_month=from_, last_month=to)
     _print_summary(result)
+
+
+@app.command()
+def init(
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Prepare the spreadsheet: missing tabs with headers, frozen header rows, date and
+    number formats, warning-only protection of pipeline-owned tabs. Safe to re-run;
+    it never deletes or re-creates a tab."""
+    from etl.errors import ConfigError
+    from etl.sinks.sheets import SheetsSink
+
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(config, spreadsheet_id=spreadsheet_id)
+        if not settings.spreadsheet_id:
+            raise ConfigError(
+                "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID."
+            )
+        changes = SheetsSink.from_settings(settings).init()
+    typer.echo("\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.")
 
 
 @app.command()
@@ -183,6 +227,9 @@ def schemas_command(
 
 
 def _print_summary(result: pipeline.SyncResult) -> None:
+    if result.preview is not None:
+        typer.echo(f"Dry run, nothing written to {result.output}. Would change:\n{result.preview}")
+        return
     e = result.extract
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
@@ -195,7 +242,11 @@ def _print_summary(result: pipeline.SyncResult) -> None:
         states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
     for tab, write in result.load.tabs.items():
-        lines.append(f"  {tab:<16} {write.inserted} rows")
+        lines.append(
+            f"  {tab:<16} +{write.inserted} new, ~{write.updated} changed, -{write.deleted} removed"
+        )
+    if result.load.api_calls:
+        lines.append(f"  {result.load.api_calls} Sheets API requests")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
     typer.echo("\n".join(lines))

@@ -17,7 +17,9 @@ import pandas as pd
 
 from etl.models import BANGKOK, Complaint
 
-TABS_READ = ("complaints", "complaint_types", "complaint_orgs", "rejects", "_state")
+SYNC_TAB = "_sync"
+"""The sync state (cursor) tab; see ``etl.traffy.incremental.SyncState``."""
+TABS_READ = ("complaints", "complaint_types", "complaint_orgs", "kpi_monthly", "rejects", SYNC_TAB)
 
 _TIMES = ("created_at", "last_activity", "inprogress_at", "finished_at")
 _TEXTS = (

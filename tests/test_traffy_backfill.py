@@ -69,8 +69,8 @@ def test_backfill_gives_the_tickets_the_api_gives(
     assert downloads[0]["purpose"] == ["district office monthly report"]
     kpi = [s.tabs["kpi_monthly"][["month", "total", "in_progress"]] for s in (from_csv, from_api)]
     pd.testing.assert_frame_equal(*kpi)
-    state = SyncState.from_frame(from_csv.tabs["_state"])
-    assert state.mode == "backfill"
+    state = SyncState.from_frame(from_csv.tabs["_sync"])
+    assert state.cursor == datetime(2023, 5, 31, 23, 30, tzinfo=BANGKOK)
     assert state.covered_since == date(2023, 4, 1)
 
 

@@ -218,7 +218,7 @@ def test_failed_extraction_leaves_the_previous_files_as_they_were(
 ) -> None:
     out = tmp_path / "out"
     sync(traffy, sink=LocalSink(out))
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "_runs.csv"}
     monkeypatch.setenv("ETL_RETRY_ATTEMPTS", "2")
     traffy.script(*[Fault(status=500) for _ in range(20)])
     result = CliRunner().invoke(
@@ -229,4 +229,5 @@ def test_failed_extraction_leaves_the_previous_files_as_they_were(
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
     assert "HTTP 500" in result.output
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "_runs.csv"} == before
+    assert "TraffyUnreachable" in (out / "_runs.csv").read_text(encoding="utf-8-sig")

@@ -90,18 +90,19 @@ def test_second_run_fetches_new_and_open_tickets_only_and_writes_whole_tabs(
     assert complaints.loc[changed["ticket_id"], "state_group"] == "finished"
 
 
-def test_state_tab_holds_the_cursor_and_is_not_for_looker(traffy: FakeTraffy) -> None:
+def test_sync_tab_holds_the_cursor_and_is_not_for_looker(traffy: FakeTraffy) -> None:
     from etl.tabs import TABS
 
     sink = MemorySink()
     run_sync(settings_for(traffy), sink=sink, now=MAY_20)
-    state = SyncState.from_frame(sink.tabs["_state"])
+    state = SyncState.from_frame(sink.tabs["_sync"])
     newest = sink.tabs["complaints"]["created_at"].max()
     assert state.cursor is not None
     assert state.cursor.replace(tzinfo=None) == newest.to_pydatetime()
-    assert (state.district, state.feed, state.mode) == ("สวนหลวง", "v1", "full")
-    assert TABS["_state"].for_looker is False
-    assert list(TABS)[-1] == "_state"
+    assert (state.district, state.feed) == ("สวนหลวง", "v1")
+    assert state.records_per_day is not None
+    assert TABS["_sync"].for_looker is False
+    assert list(TABS)[-1] == "_sync"
 
 
 def test_full_refresh_and_new_district_scan_everything(traffy: FakeTraffy) -> None:
@@ -127,7 +128,7 @@ def test_cron_and_terminal_share_the_state_in_the_output_folder(
     monkeypatch.setenv("ETL_WINDOW_DAYS", "366")
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert (out / "_state.csv").is_file()
+    assert (out / "_sync.csv").is_file()
     monkeypatch.chdir(tmp_path)  # another working directory, same sink
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output

@@ -1,4 +1,4 @@
-"""Which creation-date windows a sync fetches, and the sync state kept in the sink.
+"""Which creation-date windows a sync fetches, and the sync state kept in the sink (``_sync``).
 
 A daily run must not download years of tickets, yet must catch every state
 change. Traffy has no "changed since" query and no "get by ids" call, and a
@@ -35,15 +35,18 @@ FEED1_RECORDS_PER_DAY = 900.0
 
 @dataclass
 class SyncState:
-    """What the last sync left for the next one (tab ``_state``)."""
+    """What the last sync left for the next one (tab ``_sync``).
+
+    Only values that change when the data changes: a sync that finds nothing
+    new rewrites no cell of it (runs are logged in ``_runs``).
+    """
 
     district: str | None = None
     feed: str | None = None
     cursor: datetime | None = None
     """Creation time of the newest ticket synced so far (Asia/Bangkok)."""
-    last_run: datetime | None = None
     covered_since: date | None = None
-    mode: str | None = None
+    """First creation date the tabs cover."""
     records_per_day: float | None = None
     """Records the feed served per day of window last time: prices refresh windows."""
 
@@ -59,9 +62,7 @@ class SyncState:
             district=values.get("district"),
             feed=values.get("feed"),
             cursor=_moment(values.get("cursor")),
-            last_run=_moment(values.get("last_run")),
             covered_since=_day(values.get("covered_since")),
-            mode=values.get("mode"),
             records_per_day=_number(values.get("records_per_day")),
         )
 
@@ -70,9 +71,7 @@ class SyncState:
             "district": self.district,
             "feed": self.feed,
             "cursor": self.cursor.isoformat() if self.cursor else None,
-            "last_run": self.last_run.isoformat() if self.last_run else None,
             "covered_since": self.covered_since.isoformat() if self.covered_since else None,
-            "mode": self.mode,
             "records_per_day": (
                 f"{self.records_per_day:.1f}" if self.records_per_day is not None else None
             ),
