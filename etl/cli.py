@@ -52,6 +52,24 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
 ]
+FeedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--feed",
+        help="Traffy feed: v1 (geojson/v1, default) or search (/share/teamchadchart/search).",
+    ),
+]
+SpreadsheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spreadsheet-id",
+        help="Write to this Google spreadsheet (or ETL_SPREADSHEET_ID) instead of local files.",
+    ),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Show per tab the rows that would change; write nothing."),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log each step; show tracebacks on failure.")
 ]
@@ -72,10 +90,24 @@ def sync(
     until: UntilOpt = None,
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
+    feed: FeedOpt = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Fetch the whole window again instead of new and still-open tickets.",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Extract the district's tickets, validate them and write the tabs."""
+    """Extract the district's new and still-open tickets, validate them and write the tabs.
+
+    The first run fetches the whole window; later runs continue from the cursor
+    kept in the output's _sync tab (see docs/extraction.md).
+    """
     _logging(verbose)
     with _one_line_errors(verbose):
         settings = _settings(
@@ -85,9 +117,65 @@ def sync(
             until=_date(until),
             traffy_url=traffy_url,
             out=out,
+            feed=feed,
+            spreadsheet_id=spreadsheet_id,
         )
-        result = pipeline.run_sync(settings)
+        result = pipeline.run_sync(settings, dry_run=dry_run, full_refresh=full_refresh)
     _print_summary(result)
+
+
+@app.command()
+def backfill(
+    from_: Annotated[
+        str, typer.Option("--from", help="First month to load, YYYY-MM (e.g. 2023-04).")
+    ],
+    to: Annotated[str, typer.Option("--to", help="Last month to load, YYYY-MM (inclusive).")],
+    district: DistrictOpt = None,
+    traffy_url: TraffyUrlOpt = None,
+    out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Load whole months from Traffy's monthly CSV files into the tabs (history).
+
+    Each month's file is streamed and merged with the tickets already in the
+    output; a month that is not published fails the run and nothing is written.
+    """
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(
+            config,
+            district=district,
+            traffy_url=traffy_url,
+            out=out,
+            spreadsheet_id=spreadsheet_id,
+        )
+        result = pipeline.run_backfill(settings, first_month=from_, last_month=to)
+    _print_summary(result)
+
+
+@app.command()
+def init(
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Prepare the spreadsheet: missing tabs with headers, frozen header rows, date and
+    number formats, warning-only protection of pipeline-owned tabs. Safe to re-run;
+    it never deletes or re-creates a tab."""
+    from etl.errors import ConfigError
+    from etl.sinks.sheets import SheetsSink
+
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(config, spreadsheet_id=spreadsheet_id)
+        if not settings.spreadsheet_id:
+            raise ConfigError(
+                "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID."
+            )
+        changes = SheetsSink.from_settings(settings).init()
+    typer.echo("\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.")
 
 
 @app.command()
@@ -139,10 +227,14 @@ def schemas_command(
 
 
 def _print_summary(result: pipeline.SyncResult) -> None:
+    if result.preview is not None:
+        typer.echo(f"Dry run, nothing written to {result.output}. Would change:\n{result.preview}")
+        return
     e = result.extract
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
         f"  fetched   {e.records} records in {e.pages} pages ({e.requests} requests)",
+        *_plan_lines(result),
         f"  district  {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
@@ -150,10 +242,33 @@ def _print_summary(result: pipeline.SyncResult) -> None:
         states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
     for tab, write in result.load.tabs.items():
-        lines.append(f"  {tab:<16} {write.inserted} rows")
+        lines.append(
+            f"  {tab:<16} +{write.inserted} new, ~{write.updated} changed, -{write.deleted} removed"
+        )
+    if result.load.api_calls:
+        lines.append(f"  {result.load.api_calls} Sheets API requests")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
     typer.echo("\n".join(lines))
+
+
+def _plan_lines(result: pipeline.SyncResult) -> list[str]:
+    """How the run chose what to fetch, and the schema drift it saw."""
+    e, plan = result.extract, result.plan
+    lines = []
+    if plan is not None:
+        line = f"  {plan.mode:<9} feed {result.feed}, {len(plan.new)} window(s)"
+        if plan.mode == "incremental":
+            line += (
+                f" of new tickets + {len(plan.refresh)} refreshing {plan.open_tickets} open tickets"
+            )
+        if e.rescans or e.splits:
+            line += f"; {e.rescans} re-scans on drift, {e.splits} windows split"
+        lines.append(line + f"; {result.complaints_total} tickets in the tabs")
+    if e.unknown_fields:
+        names = ", ".join(f"{n} x{c}" for n, c in sorted(e.unknown_fields.items()))
+        lines.append(f"  unknown fields ignored: {names}")
+    return lines
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
 
     district: str = Field(min_length=1)
-    feed: Literal["v1"] = "v1"
+    feed: Literal["v1", "search"] = "v1"
     traffy_url: str = "https://publicapi.traffy.in.th"
     out: Path = Path("output")
     since: date | None = None
@@ -67,8 +67,26 @@ class Settings(BaseSettings):
     retry_backoff_initial: float = Field(default=1.0, ge=0)
     retry_backoff_max: float = Field(default=30.0, ge=0)
     max_invalid_share: float = Field(default=0.05, ge=0, le=1)
+    retry_budget: float = Field(default=300.0, gt=0)
+    concurrency: int = Field(default=2, ge=1, le=8)
+    max_window_pages: int = Field(default=20, ge=1)
+    sync_overlap_days: int = Field(default=2, ge=0)
+    backfill_name: str = "traffy-etl"
+    backfill_org: str = ""
+    backfill_purpose: str = "district office monthly report"
+    backfill_email: str = ""
     state_groups: dict[str, list[str]] = Field(default_factory=dict)
     tabs: dict[str, str] = Field(default_factory=dict)
+    spreadsheet_id: str | None = None
+    sheets_api_url: str = "https://sheets.googleapis.com"
+    google_service_account_json: SecretStr | None = None
+    actions_tab: str = Field(default="actions", min_length=1)
+    sheets_timeout: float = Field(default=120.0, gt=0)
+    sheets_retry_attempts: int = Field(default=7, ge=1)
+    sheets_retry_backoff_initial: float = Field(default=1.0, ge=0)
+    sheets_retry_backoff_max: float = Field(default=64.0, ge=0)
+    sheets_max_request_bytes: int = Field(default=2_000_000, ge=10_000)
+    sheets_lock_minutes: float = Field(default=30.0, gt=0)
 
     @field_validator("district")
     @classmethod
@@ -87,7 +105,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("traffy_url")
+    @field_validator("traffy_url", "sheets_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
