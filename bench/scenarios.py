@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import pickle
+import random
 import shutil
 import sys
 import tempfile
@@ -29,9 +30,9 @@ from etl.models import BANGKOK
 from etl.pipeline import build_tabs, run_sync
 from etl.settings import load_settings
 from etl.sinks import LocalSink
-from etl.traffy.extract import extract
+from etl.traffy.extract import extract, windows
 
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=BANGKOK)
+NOW = datetime(2025, 12, 31, 9, 0, tzinfo=BANGKOK)
 """The bench's fixed clock: the same run gives the same tabs."""
 
 
@@ -58,13 +59,13 @@ def bangkok(count: int, keep_tabs: bool) -> dict[str, Any]:
         extraction = extract(
             client,  # type: ignore[arg-type]  # duck-typed: get_json and requests
             district=None,
-            since=pages.since,
-            until=pages.until,
+            spans=list(windows(pages.since, pages.until, pages.window_days)),
             page_size=pages.page_size,
-            window_days=pages.window_days,
+            max_window_pages=100_000,  # the pages on disk are cut per window: never split
+            concurrency=1,
         )
     with watch.stage("transform"):
-        frame = extraction.frame
+        frame = transform.complaints_frame(extraction.complaints)
         rejects = transform.rejects_tab(extraction.rejects, NOW)
         tabs = build_tabs(frame, settings, rejects, NOW)
     with watch.stage("load"):
@@ -132,60 +133,139 @@ class WindowCachedTraffy(FakeTraffy):
         return body
 
 
-def district_features(count: int, others: int, changes: int) -> list[dict[str, Any]]:
-    """``count`` Suan Luang tickets of 2025 mixed with ``others`` of other districts
-    (feed 1 has no district filter); ``changes`` of the district's tickets updated."""
+def district_features(count: int, others: int, years: float) -> list[dict[str, Any]]:
+    """``count`` Suan Luang tickets of the ``years`` before ``NOW`` mixed with ``others`` of
+    other districts (feed 1 has no district filter). Tickets older than 60 days are
+    nearly all closed, as in the real feed: what stays open decides what a daily sync
+    refreshes."""
+    first = date(NOW.year - int(years), NOW.month, NOW.day) + timedelta(days=1)
     mine = list(
-        SyntheticBangkok(11, first=date(2025, 1, 1), years=1.0, districts=["สวนหลวง"]).features(
-            count
-        )
+        SyntheticBangkok(11, first=first, years=years, districts=["สวนหลวง"]).features(count)
     )
-    rest = list(SyntheticBangkok(12, first=date(2025, 1, 1), years=1.0).features(others))
+    rest = list(SyntheticBangkok(12, first=first, years=years).features(others))
     rest = [f for f in rest if f["properties"]["district"] != "สวนหลวง"]
-    step = max(1, len(mine) // max(1, changes))
-    for feature in mine[::step][:changes]:
-        properties = feature["properties"]
-        properties["state"], properties["state_type_latest"] = "เสร็จสิ้น", "finish"
-        properties["last_activity"] = f"{NOW - timedelta(hours=1):%Y-%m-%d %H:%M:%S}"
-        properties["timestamp_finished"] = properties["last_activity"]
+    aging = random.Random(13)
+    old = f"{NOW - timedelta(days=60):%Y-%m-%d}"
+    for feature in mine + rest:
+        p = feature["properties"]
+        is_open = p["state_type_latest"] not in ("finish", "irrelevant")
+        if is_open and p["timestamp"] < old and aging.random() < 0.95:
+            _finish(p, f"{p['timestamp'][:10]} 18:00:00")
     return mine + rest
 
 
-def serve(kind: str, count: int, others: int, changes: int, latency: float) -> None:
-    """Serve synthetic tickets until stdin closes; print the URL first."""
+def _finish(properties: dict[str, Any], when: str) -> None:
+    properties["state"], properties["state_type_latest"] = "เสร็จสิ้น", "finish"
+    properties["last_activity"] = properties["timestamp_finished"] = when
+    properties["timestamp_inprogress"] = properties["timestamp_inprogress"] or when
+
+
+def change(features: list[dict[str, Any]], count: int, when: datetime) -> int:
+    """Finish ``count`` open Suan Luang tickets (a day of office work)."""
+    open_ = [
+        f["properties"]
+        for f in features
+        if f["properties"]["district"] == "สวนหลวง"
+        and f["properties"]["state_type_latest"] not in ("finish", "irrelevant")
+    ]
+    step = max(1, len(open_) // max(1, count))
+    chosen = open_[::step][:count]
+    for properties in chosen:
+        _finish(properties, f"{when:%Y-%m-%d %H:%M:%S}")
+    return len(chosen)
+
+
+def serve(kind: str, count: int, others: int, years: float, latency: float) -> None:
+    """Serve synthetic tickets (and a fake Google Sheets) until stdin closes.
+
+    Prints the URLs first, then answers one command per stdin line: ``change N``
+    (finish N open tickets), ``snapshot`` (remember the spreadsheet's cells),
+    ``stats`` (requests and cells since the last ``stats``, cells that differ from
+    the snapshot).
+    """
+    from etl.fakes.sheets import FakeSheetsServer
+
     if kind == "district":
-        features = district_features(count, others, changes)
+        features = district_features(count, others, years)
     else:
         features = list(SyntheticBangkok(21, first=date(2022, 1, 1)).features(count))
-    with WindowCachedTraffy(features, latency=latency) as server:
-        print(orjson.dumps({"url": server.url, "features": len(features)}).decode(), flush=True)
-        sys.stdin.read()  # the parent closes our stdin to stop us
-        print(orjson.dumps({"requests": len(server.requests)}).decode(), flush=True)
+    with WindowCachedTraffy(features, latency=latency) as traffy, FakeSheetsServer() as sheets:
+        sid = sheets.create_spreadsheet()
+        print(orjson.dumps({"url": traffy.url, "sheets_url": sheets.url, "spreadsheet_id": sid,
+                            "features": len(features)}).decode(), flush=True)  # fmt: skip
+        snapshot: dict[str, list[list[Any]]] = {}
+        for line in sys.stdin:
+            command, *args = line.split()
+            answer: dict[str, Any] = {}
+            if command == "change":
+                answer["changed"] = change(features, int(args[0]), NOW + timedelta(hours=20))
+                traffy._window.cache_clear()
+            elif command == "snapshot":
+                snapshot = _cells(sheets, sid)
+            elif command == "stats":
+                answer = {
+                    "traffy_requests": len(traffy.requests),
+                    "sheets_requests": sheets.stats.requests,
+                    "sheets_writes": sheets.stats.writes,
+                    "sheets_cells_written": sheets.stats.cells_written,
+                    "sheets_max_payload_bytes": sheets.stats.max_payload_bytes,
+                    "sheets_bytes_received": sheets.stats.bytes_received,
+                    "sheets_by_kind": dict(sheets.stats.by_kind),
+                    "cells_changed": _changed(snapshot, _cells(sheets, sid)),
+                    "spreadsheet_cells": sum(
+                        len(r) for v in _cells(sheets, sid).values() for r in v
+                    ),
+                }
+                traffy.requests.clear()
+                sheets.reset_stats()
+            print(orjson.dumps(answer).decode(), flush=True)
 
 
-# --- scenario 2: district sync, first and second run --------------------------------------
+def _cells(sheets: Any, sid: str) -> dict[str, list[list[Any]]]:
+    return {name: sheets.tab_values(sid, name) for name in sheets.tab_titles(sid)}
 
 
-def district_sync(url: str, out: str, latency: float) -> dict[str, Any]:
-    """One ``run_sync`` of Suan Luang 2025 into the local sink at ``out``."""
+def _changed(before: dict[str, list[list[Any]]], after: dict[str, list[list[Any]]]) -> int:
+    """Cells whose value differs (a cell that appears or disappears counts once)."""
+    changed = 0
+    for name in set(before) | set(after):
+        old, new = before.get(name, []), after.get(name, [])
+        for row in range(max(len(old), len(new))):
+            a = old[row] if row < len(old) else []
+            b = new[row] if row < len(new) else []
+            for column in range(max(len(a), len(b))):
+                x = a[column] if column < len(a) else ""
+                y = b[column] if column < len(b) else ""
+                changed += x != y
+    return changed
+
+
+# --- scenarios 2 and 3: a district sync (local files or the fake spreadsheet) -------------
+
+
+def district_sync(
+    url: str, *, out: str, when: str, months: int, sheets_url: str | None, sid: str | None
+) -> dict[str, Any]:
+    """One ``run_sync`` of Suan Luang into the local sink at ``out``, or the spreadsheet."""
+    now = datetime.fromisoformat(when)
     settings = load_settings(
         traffy_url=url,
         district="สวนหลวง",
-        since=date(2025, 1, 1),
-        until=date(2025, 12, 31),
+        window_months=months,
         out=Path(out),
+        spreadsheet_id=sid,
+        sheets_api_url=sheets_url,
     )
     watch = Stopwatch()
-    result = run_sync(settings, now=NOW)
-    report = watch.report(
+    result = run_sync(settings, now=now)
+    return watch.report(
         tickets=result.extract.valid,
         traffy_requests=result.extract.requests,
-        cells_written=sum(t.cells_written for t in result.load.tabs.values()),
+        mode=result.plan.mode if result.plan else None,
+        sink_cells_written=sum(t.cells_written for t in result.load.tabs.values()),
         rows_written=result.load.rows_written,
         sync_stages={k: round(v, 3) for k, v in result.stage_seconds.items()},
     )
-    report["wall_excl_latency_s"] = round(report["wall_s"] - latency * result.extract.requests, 3)
-    return report
 
 
 # --- scenario 4: memory while extracting --------------------------------------------------
@@ -203,13 +283,13 @@ def extract_memory(url: str) -> dict[str, Any]:
         extraction = extract(
             client,
             district=None,
-            since=date(2022, 1, 1),
-            until=date(2025, 12, 31),
+            spans=[(date(2022, 1, 1), date(2025, 12, 31))],  # one window: pages 1..N
             page_size=1000,
-            window_days=4 * 366,
+            max_window_pages=100_000,
+            concurrency=1,
         )
     with watch.stage("transform"):
-        frame = extraction.frame
+        frame = transform.complaints_frame(extraction.complaints)
         tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, NOW), NOW)
     return watch.report(
         tickets=extraction.info.valid,
@@ -233,12 +313,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--kind", choices=["district", "bangkok"], required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--others", type=int, default=0)
-    p.add_argument("--changes", type=int, default=0)
+    p.add_argument("--years", type=float, default=1.0)
     p.add_argument("--latency", type=float, default=0.0)
     p = sub.add_parser("district-sync")
     p.add_argument("--url", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--latency", type=float, default=0.0)
+    p.add_argument("--now", required=True)
+    p.add_argument("--months", type=int, required=True)
+    p.add_argument("--sheets-url")
+    p.add_argument("--spreadsheet-id")
     p = sub.add_parser("extract-memory")
     p.add_argument("--url", required=True)
     args = parser.parse_args(argv)
@@ -253,10 +336,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.name == "lower-bound":
         report = lower_bound(args.count)
     elif args.name == "serve":
-        serve(args.kind, args.count, args.others, args.changes, args.latency)
+        serve(args.kind, args.count, args.others, args.years, args.latency)
         return
     elif args.name == "district-sync":
-        report = district_sync(args.url, args.out, args.latency)
+        report = district_sync(
+            args.url, out=args.out, when=args.now, months=args.months,
+            sheets_url=args.sheets_url, sid=args.spreadsheet_id,
+        )  # fmt: skip
     else:
         report = extract_memory(args.url)
     print(orjson.dumps(report).decode(), flush=True)
