@@ -9,6 +9,7 @@ only ``features`` is trusted.
 from __future__ import annotations
 
 from datetime import date
+from sys import intern
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -150,6 +151,16 @@ def ticket_id_of(record: Any) -> str | None:
     return str(value) if value else None
 
 
+def _shared(text: str | None) -> str | None:
+    """One copy of a repeated short text (district, state, agency) for all tickets:
+    a million tickets otherwise hold a million copies of each (about 1 KB a ticket)."""
+    return None if text is None else intern(text)
+
+
+def _names(names: list[str] | None) -> tuple[str, ...]:
+    return tuple(intern(name) for name in names) if names else ()
+
+
 def to_complaint(record: Any) -> Complaint:
     """Validate one raw feature and map it to a :class:`Complaint`.
 
@@ -171,14 +182,14 @@ def to_complaint(record: Any) -> Complaint:
         last_activity=parse.parse_time(p.last_activity),
         inprogress_at=parse.parse_time(p.timestamp_inprogress),
         finished_at=parse.parse_time(p.timestamp_finished),
-        state=(p.state or "").strip(),
-        state_type=p.state_type_latest,
-        types=tuple(p.problem_type_fondue) if p.problem_type_fondue else parse.split_types(p.type),
-        organizations=tuple(p.org or ()),
-        organizations_acting=tuple(p.org_action or ()),
-        district=parse.clean_text(p.district),
-        subdistrict=parse.clean_text(p.subdistrict),
-        province=parse.clean_text(p.province),
+        state=intern((p.state or "").strip()),
+        state_type=_shared(p.state_type_latest),
+        types=_names(p.problem_type_fondue) if p.problem_type_fondue else parse.split_types(p.type),
+        organizations=_names(p.org),
+        organizations_acting=_names(p.org_action),
+        district=_shared(parse.clean_text(p.district)),
+        subdistrict=_shared(parse.clean_text(p.subdistrict)),
+        province=_shared(parse.clean_text(p.province)),
         address=parse.clean_text(p.address),
         description=parse.clean_text(p.description),
         note=parse.clean_text(p.note),
