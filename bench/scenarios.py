@@ -288,13 +288,13 @@ def extract_memory(url: str) -> dict[str, Any]:
     client = make_client(client_settings)
     watch = Stopwatch()
     with watch.stage("extract+validate"):
-        extraction = extract(
+        extraction = extract(  # the pipeline's own windows, splits and concurrency
             client,
             district=None,
-            spans=[(date(2022, 1, 1), date(2025, 12, 31))],  # one window: pages 1..N
-            page_size=1000,
-            max_window_pages=100_000,
-            concurrency=1,
+            spans=list(windows(date(2022, 1, 1), date(2025, 12, 31), settings.window_days)),
+            page_size=settings.page_size,
+            max_window_pages=settings.max_window_pages,
+            concurrency=settings.concurrency,
         )
     split_validate(watch, extraction.info.validate_seconds)
     with watch.stage("transform"):
