@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
 import requests
 
-from etl import kpi, transform
+from etl import history, kpi, looker, transform
 from etl.errors import ValidationFailed
 from etl.models import BANGKOK, Reject
 from etl.settings import Settings
@@ -75,15 +75,63 @@ def build_tabs(
     settings: Settings,
     rejects_tab: pd.DataFrame,
     as_of: datetime,
+    *,
+    previous: Mapping[str, pd.DataFrame] | None = None,
+    fixes: pd.DataFrame | None = None,
+    window: tuple[date, date] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every tab from the complaints frame: the pure middle of the pipeline."""
+    """Every tab from the complaints frame: the pure middle of the pipeline.
+
+    ``previous`` holds the history tabs as the sink has them (``HISTORY_TABS``);
+    ``fixes`` the staff's (ticket_id, fixed_on) frame, None when there is none.
+    """
     complaints = transform.complaints_tab(extraction_complaints, settings.state_group_of())
-    return {
+    tabs = {
         "complaints": complaints,
         "complaint_types": transform.complaint_types_tab(extraction_complaints),
         "complaint_orgs": transform.complaint_orgs_tab(extraction_complaints),
-        "kpi_monthly": kpi.kpi_monthly(complaints, as_of),
+        "kpi_monthly": kpi.kpi_monthly(complaints, as_of, fixes),
         "rejects": rejects_tab,
+    }
+    tabs.update(_report_tabs(tabs, settings, as_of, previous or {}, fixes, window))
+    return tabs
+
+
+HISTORY_TABS = ("status_history", "kpi_snapshots")
+"""Tabs each sync appends to: read back from the sink before writing."""
+
+
+def _report_tabs(
+    tabs: Mapping[str, pd.DataFrame],
+    settings: Settings,
+    as_of: datetime,
+    previous: Mapping[str, pd.DataFrame],
+    fixes: pd.DataFrame | None,
+    window: tuple[date, date] | None,
+) -> dict[str, pd.DataFrame]:
+    """The executives' breakdowns, ageing view, history and the Looker Studio contract."""
+    complaints = tabs["complaints"]
+    since, until = window or (None, None)
+    return {
+        "kpi_monthly_by_org": kpi.kpi_monthly_by_org(
+            complaints, tabs["complaint_orgs"], as_of, fixes
+        ),
+        "kpi_monthly_by_type": kpi.kpi_monthly_by_type(
+            complaints, tabs["complaint_types"], as_of, fixes
+        ),
+        "kpi_monthly_by_subdistrict": kpi.kpi_monthly_by_subdistrict(complaints, as_of, fixes),
+        "open_tickets": kpi.open_tickets(complaints, as_of),
+        "status_history": history.status_history(previous.get("status_history"), complaints, as_of),
+        "kpi_snapshots": history.kpi_snapshots(previous.get("kpi_snapshots"), tabs["kpi_monthly"]),
+        "meta": looker.meta_tab(
+            last_sync=as_of,
+            district=settings.district,
+            tickets=len(complaints),
+            rejected=len(tabs["rejects"]),
+            since=since,
+            until=until,
+        ),
+        "dictionary": looker.dictionary_tab(),
     }
 
 
@@ -115,7 +163,15 @@ def run_sync(
 
     started = time.perf_counter()
     frame = transform.complaints_frame(extraction.complaints)
-    tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
+    previous = sink.read_tabs(HISTORY_TABS)
+    tabs = build_tabs(
+        frame,
+        settings,
+        transform.rejects_tab(extraction.rejects, now),
+        now,
+        previous=previous,
+        window=(since, until),
+    )
     stages["transform"] = time.perf_counter() - started
 
     started = time.perf_counter()
