@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     max_invalid_share: float = Field(default=0.05, ge=0, le=1)
     state_groups: dict[str, list[str]] = Field(default_factory=dict)
     tabs: dict[str, str] = Field(default_factory=dict)
+    report_oldest_tickets: int = Field(default=20, ge=1)
 
     @field_validator("district")
     @classmethod
