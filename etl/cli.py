@@ -183,7 +183,7 @@ def looker_url(
     """Print a Looker Studio Linking API URL copying the template onto the spreadsheet."""
     with _one_line_errors(False):
         settings = _settings(config)
-        spreadsheet = spreadsheet or getattr(settings, "spreadsheet_id", None)
+        spreadsheet = spreadsheet or settings.spreadsheet_id
         if not spreadsheet:
             raise ConfigError("Give --spreadsheet ID (the id in the spreadsheet's URL).")
         if not gid:

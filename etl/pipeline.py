@@ -20,6 +20,7 @@ from etl.errors import ValidationFailed
 from etl.models import BANGKOK, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, Sink
+from etl.tabs import ACTIONS
 from etl.traffy import ExtractInfo, TraffyClient, extract
 from etl.traffy.client import RetryPolicy
 
@@ -71,7 +72,7 @@ def make_client(settings: Settings, session: requests.Session | None = None) -> 
 
 
 def build_tabs(
-    extraction_complaints: pd.DataFrame,
+    canonical: pd.DataFrame,
     settings: Settings,
     rejects_tab: pd.DataFrame,
     as_of: datetime,
@@ -80,16 +81,16 @@ def build_tabs(
     fixes: pd.DataFrame | None = None,
     window: tuple[date, date] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every tab from the complaints frame: the pure middle of the pipeline.
+    """Every tab from the canonical complaints frame: the pure middle of the pipeline.
 
     ``previous`` holds the history tabs as the sink has them (``HISTORY_TABS``);
     ``fixes`` the staff's (ticket_id, fixed_on) frame, None when there is none.
     """
-    complaints = transform.complaints_tab(extraction_complaints, settings.state_group_of())
+    complaints = transform.complaints_tab(canonical, settings.state_group_of())
     tabs = {
         "complaints": complaints,
-        "complaint_types": transform.complaint_types_tab(extraction_complaints),
-        "complaint_orgs": transform.complaint_orgs_tab(extraction_complaints),
+        "complaint_types": transform.complaint_types_tab(canonical),
+        "complaint_orgs": transform.complaint_orgs_tab(canonical),
         "kpi_monthly": kpi.kpi_monthly(complaints, as_of, fixes),
         "rejects": rejects_tab,
     }
@@ -135,6 +136,17 @@ def _report_tabs(
     }
 
 
+def staff_fixes(sink: Sink) -> pd.DataFrame | None:
+    """The staff's (ticket_id, fixed_on) from the ``actions`` tab; None where there is none.
+
+    Only the Google Sheets sink keeps ``actions``; the local sink has no staff tab.
+    """
+    if isinstance(sink, LocalSink):
+        return None
+    actions = sink.read_tabs([ACTIONS.name]).get(ACTIONS.name)
+    return None if actions is None else actions[["ticket_id", "fixed_on"]]
+
+
 def run_sync(
     settings: Settings,
     *,
@@ -163,13 +175,13 @@ def run_sync(
 
     started = time.perf_counter()
     frame = transform.complaints_frame(extraction.complaints)
-    previous = sink.read_tabs(HISTORY_TABS)
     tabs = build_tabs(
         frame,
         settings,
         transform.rejects_tab(extraction.rejects, now),
         now,
-        previous=previous,
+        previous=sink.read_tabs(HISTORY_TABS),
+        fixes=staff_fixes(sink),
         window=(since, until),
     )
     stages["transform"] = time.perf_counter() - started
