@@ -9,8 +9,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from typer.testing import CliRunner
 
 from etl import schemas
+from etl.cli import app
 from etl.looker import dictionary_tab, linking_url, meta_tab, parse_gids
 from etl.models import BANGKOK
 from etl.tabs import SCHEMA_VERSION, TABS
@@ -106,3 +108,29 @@ def test_gids_are_parsed_and_bad_ones_named() -> None:
     for bad in ("kpi_monthly", "nosuchtab=1", "meta=abc"):
         with pytest.raises(ValueError, match="TAB=GID"):
             parse_gids([bad])
+
+
+def test_looker_url_command_prints_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_SPREADSHEET_ID", "FROM_CONFIG")
+    result = CliRunner().invoke(
+        app, ["looker-url", "--template", "tmpl-1", "--gid", "kpi_monthly=0", "--gid", "meta=42"]
+    )
+    assert result.exit_code == 0, result.output
+    params = dict(parse_qsl(urlsplit(result.output.strip()).query))
+    assert params["c.reportId"] == "tmpl-1"
+    assert params["ds.kpi_monthly.spreadsheetId"] == "FROM_CONFIG"
+    assert params["ds.meta.worksheetId"] == "42"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gid", "meta=1"], "--spreadsheet"),
+        (["--spreadsheet", "S"], "--gid TAB=GID"),
+        (["--spreadsheet", "S", "--gid", "meta"], "TAB=GID"),
+    ],
+)
+def test_looker_url_command_names_what_is_missing(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["looker-url", "--template", "t", *args])
+    assert result.exit_code == 2
+    assert message in result.output
