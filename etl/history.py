@@ -69,10 +69,34 @@ def kpi_snapshots(previous: pd.DataFrame | None, kpi_monthly: pd.DataFrame) -> p
 
 def kpi_as_of(snapshots: pd.DataFrame, moment: datetime) -> pd.DataFrame:
     """The ``kpi_monthly`` rows as a sync at ``moment`` had written them."""
-    until = _wall_time(moment)
-    known = snapshots[snapshots["as_of"] <= until].sort_values("as_of", kind="stable")
+    return _latest(snapshots[snapshots["as_of"] <= _wall_time(moment)])
+
+
+def _latest(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Each month's last snapshot, as ``kpi_monthly`` rows."""
+    known = snapshots.sort_values("as_of", kind="stable")
     rows = known.drop_duplicates("month", keep="last").sort_values("month")
     return rows[TABS["kpi_monthly"].column_names].reset_index(drop=True)
+
+
+def with_past_months(kpi_monthly: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """``kpi_monthly`` plus the last snapshot of each month this sync did not cover.
+
+    A sync only sees its window (three months by default), yet the executives'
+    table runs back over the fiscal year: earlier months keep the row their
+    last sync computed, and their ``as_of`` says when that was.
+    """
+    past = snapshots[~snapshots["month"].isin(kpi_monthly["month"])]
+    if past.empty:
+        return kpi_monthly
+    rows = _latest(past)
+    if kpi_monthly.empty:
+        return rows
+    return (
+        pd.concat([rows, kpi_monthly], ignore_index=True)
+        .sort_values("month")
+        .reset_index(drop=True)
+    )
 
 
 def _wall_time(moment: datetime) -> pd.Timestamp:

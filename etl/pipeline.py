@@ -95,6 +95,7 @@ def build_tabs(
         "rejects": rejects_tab,
     }
     tabs.update(_report_tabs(tabs, settings, as_of, previous or {}, fixes, window))
+    tabs["kpi_monthly"] = history.with_past_months(tabs["kpi_monthly"], tabs["kpi_snapshots"])
     return tabs
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from etl.fakes.traffy import FakeTraffy
-from etl.history import kpi_as_of, kpi_snapshots, status_history
+from etl.history import kpi_as_of, kpi_snapshots, status_history, with_past_months
 from etl.kpi import kpi_monthly
 from etl.models import BANGKOK
 from etl.pipeline import run_sync
@@ -118,3 +118,33 @@ def test_rerunning_a_sync_with_no_change_leaves_history_and_snapshots_unchanged(
     new = snapshots[snapshots["as_of"] == pd.Timestamp("2023-06-07 08:00")]
     assert new["month"].tolist() == [pd.Timestamp(april["properties"]["timestamp"][:7] + "-01")]
     assert new["in_progress"].iloc[0] == 9  # April 2566 had 10
+
+
+def test_kpi_monthly_keeps_the_months_earlier_syncs_saw(
+    features: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """A sync of June only still shows April and May as their last sync left them."""
+    out = tmp_path / "out"
+    _sync(features, out, MONDAY)
+    april_may = LocalSink(out).read_tabs(["kpi_monthly"])["kpi_monthly"]
+    june = copy.deepcopy(features[0])
+    june["properties"].update(ticket_id="2023-JUNE01", timestamp="2023-06-02 10:00:00")
+    with FakeTraffy([*features, june]) as server:
+        settings = load_settings(
+            traffy_url=server.url,
+            since=date(2023, 6, 1),
+            until=date(2023, 6, 30),
+            out=out,
+            max_invalid_share=1.0,  # the edge cases' broken timestamp is all June has besides
+        )
+        run_sync(settings, now=TUESDAY)
+    kpi = LocalSink(out).read_tabs(["kpi_monthly"])["kpi_monthly"]
+    assert kpi["month_th"].tolist() == ["เมษายน 2566", "พฤษภาคม 2566", "มิถุนายน 2566"]
+    pd.testing.assert_frame_equal(kpi.iloc[:2], april_may)  # as_of: Monday's sync
+    assert kpi.iloc[2]["total"] == 1
+    assert kpi.iloc[2]["as_of"] == pd.Timestamp("2023-06-06 08:00")
+
+
+def test_with_past_months_leaves_a_first_sync_alone() -> None:
+    kpi = kpi_monthly(tickets(), MONDAY)
+    pd.testing.assert_frame_equal(with_past_months(kpi, kpi_snapshots(None, kpi)), kpi)
