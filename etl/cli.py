@@ -53,6 +53,17 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
 ]
+SpreadsheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spreadsheet-id",
+        help="Write to this Google spreadsheet (or ETL_SPREADSHEET_ID) instead of local files.",
+    ),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Show per tab the rows that would change; write nothing."),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log each step; show tracebacks on failure.")
 ]
@@ -73,6 +84,8 @@ def sync(
     until: UntilOpt = None,
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -86,9 +99,33 @@ def sync(
             until=_date(until),
             traffy_url=traffy_url,
             out=out,
+            spreadsheet_id=spreadsheet_id,
         )
-        result = pipeline.run_sync(settings)
+        result = pipeline.run_sync(settings, dry_run=dry_run)
     _print_summary(result)
+
+
+@app.command()
+def init(
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Prepare the spreadsheet: missing tabs with headers, frozen header rows, date and
+    number formats, warning-only protection of pipeline-owned tabs. Safe to re-run;
+    it never deletes or re-creates a tab."""
+    from etl.errors import ConfigError
+    from etl.sinks.sheets import SheetsSink
+
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(config, spreadsheet_id=spreadsheet_id)
+        if not settings.spreadsheet_id:
+            raise ConfigError(
+                "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID."
+            )
+        changes = SheetsSink.from_settings(settings).init()
+    typer.echo("\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.")
 
 
 @app.command()
@@ -202,6 +239,9 @@ def looker_url(
 
 
 def _print_summary(result: pipeline.SyncResult) -> None:
+    if result.preview is not None:
+        typer.echo(f"Dry run, nothing written to {result.output}. Would change:\n{result.preview}")
+        return
     e = result.extract
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
@@ -213,7 +253,11 @@ def _print_summary(result: pipeline.SyncResult) -> None:
         states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
     for tab, write in result.load.tabs.items():
-        lines.append(f"  {tab:<16} {write.inserted} rows")
+        lines.append(
+            f"  {tab:<16} +{write.inserted} new, ~{write.updated} changed, -{write.deleted} removed"
+        )
+    if result.load.api_calls:
+        lines.append(f"  {result.load.api_calls} Sheets API requests")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
     typer.echo("\n".join(lines))

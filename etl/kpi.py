@@ -54,8 +54,9 @@ def days_to_finish(complaints: pd.DataFrame, fixes: pd.DataFrame | None = None) 
     """
     created = complaints["created_at"]
     end = complaints["finished_at"].where(complaints["state_group"] == "finished")
-    if fixes is not None and not fixes.empty:
-        known = fixes.dropna(subset=["fixed_on"]).drop_duplicates("ticket_id", keep="last")
+    known = None if fixes is None else fixes.dropna(subset=["fixed_on"])
+    if known is not None and not known.empty:
+        known = known.drop_duplicates("ticket_id", keep="last")
         fixed_on = pd.to_datetime(known.set_index("ticket_id")["fixed_on"])
         staff = pd.to_datetime(complaints["ticket_id"].map(fixed_on)).astype("datetime64[ns]")
         staff = staff.where(staff >= created.dt.normalize())

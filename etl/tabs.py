@@ -214,6 +214,39 @@ TABS: dict[str, TabSpec] = {
 """Every pipeline-owned tab, by id, in the order they are written."""
 
 
+# Bookkeeping tabs: kept by the sinks for the pipeline itself, not for Looker Studio.
+STATE_TAB = "_state"
+RUNS_TAB = "_runs"
+
+
+class StateRow(Row):
+    """One setting of the sink (tab ``_state``), key and value as text."""
+
+    key: str = col("Setting name", "ชื่อ")
+    value: str | None = col("Setting value", "ค่า")
+
+
+class RunRow(Row):
+    """One row per pipeline run (tab ``_runs``)."""
+
+    run_id: str = col("Run id", "รหัสการรัน")
+    started_at: datetime = col("Run start (Asia/Bangkok)", "เริ่ม")
+    finished_at: datetime = col("Run end (Asia/Bangkok)", "สิ้นสุด")
+    outcome: str = col("ok, or the error class", "ผลลัพธ์")
+    tickets_fetched: int = col("Tickets fetched from Traffy", "จำนวนเรื่องที่ดึง")
+    rejects: int = col("Records rejected by validation", "รายการที่ถูกปฏิเสธ")
+    inserted: int = col("Rows inserted, all tabs", "แถวที่เพิ่ม")
+    updated: int = col("Rows updated, all tabs", "แถวที่แก้ไข")
+    deleted: int = col("Rows deleted, all tabs", "แถวที่ลบ")
+    per_tab: str = col("tab: +inserted ~updated -deleted, per tab", "รายละเอียดต่อแท็บ")
+    api_calls: int = col("Sheets API requests", "จำนวนคำขอ API")
+    message: str | None = col("Error message, if any", "ข้อความ")
+
+
+STATE = TabSpec(STATE_TAB, StateRow, ("key",))
+RUNS = TabSpec(RUNS_TAB, RunRow, ("run_id",))
+
+
 class ActionRow(Row):
     """One row per ticket for the district's staff (tab ``actions``).
 

@@ -105,7 +105,7 @@ def test_rerunning_a_sync_with_no_change_leaves_history_and_snapshots_unchanged(
     first = {name: (out / name).read_bytes() for name in files}
     _sync(features, out, TUESDAY)
     assert {name: (out / name).read_bytes() for name in files} == first
-    assert b"2023-06-06" in (out / "kpi_monthly.csv").read_bytes()  # the sync did run
+    assert b"2023-06-06" in (out / "meta.csv").read_bytes()  # the sync did run
 
     changed = copy.deepcopy(features)
     april = next(f for f in changed if f["properties"]["state"] == "กำลังดำเนินการ")

@@ -180,6 +180,9 @@ def test_days_to_finish_per_ticket() -> None:
     assert days_to_finish(april(), None).notna().sum() == 3
     empty_fixes = pd.DataFrame({"ticket_id": [], "fixed_on": []})
     assert days_to_finish(april(), empty_fixes).notna().sum() == 3
+    # The staff tab as a sink reads it back before anyone wrote a date.
+    unfilled = pd.DataFrame({"ticket_id": ["A", "B"], "fixed_on": pd.Series([pd.NaT, pd.NaT])})
+    assert days_to_finish(april(), unfilled).notna().sum() == 3
 
 
 def test_month_without_rating_or_fix_has_empty_means_not_zero() -> None:

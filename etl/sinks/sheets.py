@@ -31,7 +31,8 @@ import requests
 from gspread.exceptions import APIError
 
 from etl.errors import SheetsAuthError, SheetsError, SheetsLimitError, SheetsLockedError
-from etl.sinks.base import LoadInfo, TabWrite
+from etl.models import BANGKOK
+from etl.sinks.base import LoadInfo, RunRecord, TabWrite
 from etl.sinks.google_auth import GoogleCredential, load_credential
 from etl.sinks.google_session import (
     GOOGLE_SHEETS_URL,
@@ -51,7 +52,16 @@ from etl.sinks.sheets_cells import (
     to_serial,
     wire,
 )
-from etl.tabs import ACTION_REFERENCE_COLUMNS, ACTIONS, TABS, Row, TabSpec, col
+from etl.tabs import (
+    ACTION_REFERENCE_COLUMNS,
+    ACTIONS,
+    RUNS,
+    RUNS_TAB,
+    STATE,
+    STATE_TAB,
+    TABS,
+    TabSpec,
+)
 
 if TYPE_CHECKING:
     from etl.settings import Settings
@@ -59,8 +69,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CELLS = 10_000_000
-STATE_TAB = "_state"
-RUNS_TAB = "_runs"
 PROTECTION_NOTE = "traffy-etl: written by the pipeline, edits are overwritten"
 _NUMBER_FORMATS: dict[str, dict[str, str]] = {
     "date": {"type": "DATE", "pattern": "yyyy-mm-dd"},
@@ -68,48 +76,6 @@ _NUMBER_FORMATS: dict[str, dict[str, str]] = {
     "int": {"type": "NUMBER", "pattern": "0"},
 }
 _STATE_KEYS = ("lease_owner", "lease_expires_at", "last_sync_at", "last_run_id", "init_signature")
-
-
-class StateRow(Row):
-    """One setting of the sink (tab ``_state``), key and value as text."""
-
-    key: str = col("Setting name", "ชื่อ")
-    value: str | None = col("Setting value", "ค่า")
-
-
-class RunRow(Row):
-    """One row per pipeline run (tab ``_runs``)."""
-
-    run_id: str = col("Run id", "รหัสการรัน")
-    started_at: datetime = col("Run start (UTC)", "เริ่ม")
-    finished_at: datetime = col("Run end (UTC)", "สิ้นสุด")
-    outcome: str = col("ok, or the error class", "ผลลัพธ์")
-    tickets_fetched: int = col("Tickets fetched from Traffy", "จำนวนเรื่องที่ดึง")
-    rejects: int = col("Records rejected by validation", "รายการที่ถูกปฏิเสธ")
-    inserted: int = col("Rows inserted, all tabs", "แถวที่เพิ่ม")
-    updated: int = col("Rows updated, all tabs", "แถวที่แก้ไข")
-    deleted: int = col("Rows deleted, all tabs", "แถวที่ลบ")
-    per_tab: str = col("tab: +inserted ~updated -deleted, per tab", "รายละเอียดต่อแท็บ")
-    api_calls: int = col("Sheets API requests", "จำนวนคำขอ API")
-    message: str | None = col("Error message, if any", "ข้อความ")
-
-
-STATE = TabSpec(STATE_TAB, StateRow, ("key",))
-RUNS = TabSpec(RUNS_TAB, RunRow, ("run_id",))
-
-
-@dataclass
-class RunRecord:
-    """What `record_run` appends to ``_runs``."""
-
-    run_id: str
-    started_at: datetime
-    finished_at: datetime
-    outcome: str = "ok"
-    tickets_fetched: int = 0
-    rejects: int = 0
-    load: LoadInfo | None = None
-    message: str | None = None
 
 
 @dataclass
@@ -191,6 +157,7 @@ class SheetsSink:
         self.dry_run = dry_run
         self.clock = clock or (lambda: datetime.now(UTC))
         self.last_plan: SyncPlan | None = None
+        self._cache: tuple[dict[str, _Sheet], dict[str, list[list[Any]]]] | None = None
         self.description = f"Google spreadsheet {spreadsheet_id}"
 
     @classmethod
@@ -228,9 +195,8 @@ class SheetsSink:
 
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         """Tabs by id as typed frames; ``actions`` includes the staff columns."""
-        sheets = self._metadata()
+        sheets, contents = self._snapshot()
         present = [n for n in names if self.names.get(n, n) in sheets]
-        contents = self._read([self.names[n] for n in present])
         out: dict[str, pd.DataFrame] = {}
         for name in present:
             rows = contents[self.names[name]]
@@ -246,10 +212,15 @@ class SheetsSink:
         plan, _state = self._plan(tabs)
         return plan
 
+    def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
+        """``--dry-run``: per tab, rows to insert, update and delete, and the first changes."""
+        return self.plan(tabs).summary() or "nothing to change"
+
     def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
         """Make the tabs hold these frames; ``actions`` follows ``complaints``."""
         before = self.api_calls
         plan, state = self._plan(tabs)
+        self._cache = None  # whatever happens next, the spreadsheet may change
         self.last_plan = plan
         if self.dry_run or not plan.changed:
             return plan.load_info(self.api_calls - before)
@@ -292,12 +263,7 @@ class SheetsSink:
         unknown = sorted(set(tabs) - set(TABS))
         if unknown:
             raise SheetsError(f"Unknown tab(s) {unknown}; known: {', '.join(TABS)}.")
-        sheets = self._metadata()
-        managed = [*tabs]
-        if "complaints" in tabs:
-            managed.append(ACTIONS.name)
-        titles = [self.names[t] for t in [*managed, STATE_TAB, RUNS_TAB]]
-        contents = self._read([t for t in titles if t in sheets])
+        sheets, contents = self._snapshot()
         state = _state_values(contents.get(STATE_TAB, []))
         plan = SyncPlan()
         for tab, frame in tabs.items():
@@ -467,6 +433,7 @@ class SheetsSink:
     def init(self) -> list[str]:
         """Create missing tabs with headers, frozen header, number formats and
         warning-only protection; idempotent. Returns what it changed."""
+        self._cache = None
         sheets = self._metadata()
         tabs = [*TABS, ACTIONS.name, STATE_TAB, RUNS_TAB]
         present = [self.names[t] for t in tabs if self.names[t] in sheets]
@@ -557,14 +524,15 @@ class SheetsSink:
 
     def record_run(self, run: RunRecord) -> None:
         """Append one row to ``_runs`` (one request; the tab is created if missing)."""
+        self._cache = None
         load = run.load or LoadInfo()
         per_tab = "; ".join(
             f"{tab}: +{w.inserted} ~{w.updated} -{w.deleted}" for tab, w in load.tabs.items()
         )
         row = [
             run.run_id,
-            to_serial(_naive_utc(run.started_at), "datetime"),
-            to_serial(_naive_utc(run.finished_at), "datetime"),
+            to_serial(_bangkok_wall_time(run.started_at), "datetime"),
+            to_serial(_bangkok_wall_time(run.finished_at), "datetime"),
             run.outcome,
             run.tickets_fetched,
             run.rejects,
@@ -614,6 +582,19 @@ class SheetsSink:
                 protected,
             )
         return sheets
+
+    def _snapshot(self) -> tuple[dict[str, _Sheet], dict[str, list[list[Any]]]]:
+        """Metadata and every managed tab, read once (two requests) and reused.
+
+        A sync reads the previous tabs (to carry history forward) and then
+        plans its write from the same content: one read serves both. Any write
+        forgets the snapshot.
+        """
+        if self._cache is None:
+            sheets = self._metadata()
+            titles = [self.names[t] for t in [*TABS, ACTIONS.name, STATE_TAB, RUNS_TAB]]
+            self._cache = sheets, self._read([t for t in titles if t in sheets])
+        return self._cache
 
     def _read(
         self, titles: Sequence[str], *, header_only: Sequence[str] = ()
@@ -802,10 +783,9 @@ def _state_values(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
     return out
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is not None:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+def _bangkok_wall_time(moment: datetime) -> datetime:
+    """Run times are shown to people: Bangkok wall time, like every other tab."""
+    return moment.astimezone(BANGKOK).replace(tzinfo=None)
 
 
 def _action_rows(complaints: pd.DataFrame) -> pd.DataFrame:
