@@ -182,6 +182,13 @@ def report_command(
         Path, typer.Option("--html", help="The HTML file to write (one self-contained page).")
     ],
     out: OutOpt = None,
+    spreadsheet_id: Annotated[
+        str | None,
+        typer.Option(
+            "--spreadsheet-id",
+            help="Read the tabs from this Google spreadsheet (or ETL_SPREADSHEET_ID).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     oldest: Annotated[
         int | None,
@@ -192,7 +199,9 @@ def report_command(
     """Write the executives' report as one HTML file that opens offline, from the synced tabs."""
     _logging(verbose)
     with _one_line_errors(verbose):
-        settings = _settings(config, out=out, report_oldest_tickets=oldest)
+        settings = _settings(
+            config, out=out, spreadsheet_id=spreadsheet_id, report_oldest_tickets=oldest
+        )
         info = html_report.write_report(
             pipeline.make_sink(settings), html, oldest=settings.report_oldest_tickets
         )
@@ -207,8 +216,11 @@ def looker_url(
     template: Annotated[
         str, typer.Option("--template", help="The template report's id (after /reporting/).")
     ],
-    spreadsheet: Annotated[
-        str | None, typer.Option("--spreadsheet", help="The office's spreadsheet id.")
+    spreadsheet_id: Annotated[
+        str | None,
+        typer.Option(
+            "--spreadsheet-id", help="The office's spreadsheet id (or ETL_SPREADSHEET_ID)."
+        ),
     ] = None,
     gid: Annotated[
         list[str] | None,
@@ -220,9 +232,9 @@ def looker_url(
     """Print a Looker Studio Linking API URL copying the template onto the spreadsheet."""
     with _one_line_errors(False):
         settings = _settings(config)
-        spreadsheet = spreadsheet or settings.spreadsheet_id
+        spreadsheet = spreadsheet_id or settings.spreadsheet_id
         if not spreadsheet:
-            raise ConfigError("Give --spreadsheet ID (the id in the spreadsheet's URL).")
+            raise ConfigError("Give --spreadsheet-id ID (the id in the spreadsheet's URL).")
         if not gid:
             raise ConfigError(
                 "Give --gid TAB=GID for each tab the template reads "

@@ -125,9 +125,9 @@ def test_looker_url_command_prints_the_url(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--gid", "meta=1"], "--spreadsheet"),
-        (["--spreadsheet", "S"], "--gid TAB=GID"),
-        (["--spreadsheet", "S", "--gid", "meta"], "TAB=GID"),
+        (["--gid", "meta=1"], "--spreadsheet-id"),
+        (["--spreadsheet-id", "S"], "--gid TAB=GID"),
+        (["--spreadsheet-id", "S", "--gid", "meta"], "TAB=GID"),
     ],
 )
 def test_looker_url_command_names_what_is_missing(args: list[str], message: str) -> None:

@@ -13,6 +13,7 @@ from plotly.offline import get_plotlyjs
 from typer.testing import CliRunner
 
 from etl.cli import app
+from etl.fakes.sheets import FakeSheetsServer
 from etl.fakes.traffy import FakeTraffy
 from etl.models import BANGKOK
 from etl.pipeline import run_sync
@@ -95,3 +96,25 @@ def test_report_reads_any_sink_and_works_without_optional_tabs(out: Path) -> Non
 
 def test_thai_datetime() -> None:
     assert thai_datetime(pd.Timestamp("2024-01-02 07:05")) == "2 มกราคม 2567 เวลา 07:05 น."
+
+
+def test_report_reads_the_spreadsheet(
+    features: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeSheetsServer() as sheets, FakeTraffy(features) as traffy:
+        monkeypatch.setenv("ETL_SHEETS_API_URL", sheets.url)
+        sid = sheets.create_spreadsheet()
+        settings = load_settings(
+            traffy_url=traffy.url,
+            since=date(2023, 4, 1),
+            until=date(2023, 5, 31),
+            spreadsheet_id=sid,
+        )
+        run_sync(settings, now=SYNCED_AT)
+        target = tmp_path / "sheet-report.html"
+        result = runner.invoke(app, ["report", "--html", str(target), "--spreadsheet-id", sid])
+    assert result.exit_code == 0, result.output
+    page = target.read_text("utf-8")
+    assert "เมษายน 2566" in page
+    assert "2.51" in page
+    assert not (tmp_path / "output").exists()  # nothing read from or written to local files
