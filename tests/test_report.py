@@ -20,6 +20,7 @@ from etl.pipeline import run_sync
 from etl.report import read_report_tabs, render_html, thai_datetime
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
+from tests.conftest import april_2566, edge_cases
 
 runner = CliRunner()
 SYNCED_AT = datetime(2023, 9, 15, 18, 0, tzinfo=BANGKOK)
@@ -29,15 +30,25 @@ def synced(features: list[dict[str, Any]], out: Path) -> Path:
     """The tabs of April and May 2566 as a sync on 15 September 2566 wrote them."""
     with FakeTraffy(features) as server:
         settings = load_settings(
-            traffy_url=server.url, since=date(2023, 4, 1), until=date(2023, 5, 31), out=out
+            district="สวนหลวง",  # explicit: a module fixture runs before the env is cleaned
+            traffy_url=server.url,
+            since=date(2023, 4, 1),
+            until=date(2023, 5, 31),
+            out=out,
         )
-        run_sync(settings, now=SYNCED_AT)
+        run_sync(settings, sink=LocalSink(out), now=SYNCED_AT)
     return out
 
 
+@pytest.fixture(scope="module")
+def synced_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One sync for the module's tests, which only read it (the sink is given explicitly)."""
+    return synced(april_2566() + edge_cases(), tmp_path_factory.mktemp("synced") / "out")
+
+
 @pytest.fixture
-def out(features: list[dict[str, Any]], tmp_path: Path) -> Path:
-    return synced(features, tmp_path / "out")
+def out(synced_once: Path) -> Path:
+    return synced_once
 
 
 def test_report_command_writes_one_self_contained_page(out: Path, tmp_path: Path) -> None:
