@@ -53,6 +53,13 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
 ]
+FeedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--feed",
+        help="Traffy feed: v1 (geojson/v1, default) or search (/share/teamchadchart/search).",
+    ),
+]
 SpreadsheetOpt = Annotated[
     str | None,
     typer.Option(
@@ -87,9 +94,21 @@ def sync(
     spreadsheet_id: SpreadsheetOpt = None,
     dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
+    feed: FeedOpt = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Fetch the whole window again instead of new and still-open tickets.",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Extract the district's tickets, validate them and write the tabs."""
+    """Extract the district's new and still-open tickets, validate them and write the tabs.
+
+    The first run fetches the whole window; later runs continue from the cursor
+    kept in the output's _sync tab (see docs/extraction.md).
+    """
     _logging(verbose)
     with _one_line_errors(verbose):
         settings = _settings(
@@ -99,9 +118,41 @@ def sync(
             until=_date(until),
             traffy_url=traffy_url,
             out=out,
+            feed=feed,
             spreadsheet_id=spreadsheet_id,
         )
-        result = pipeline.run_sync(settings, dry_run=dry_run)
+        result = pipeline.run_sync(settings, dry_run=dry_run, full_refresh=full_refresh)
+    _print_summary(result)
+
+
+@app.command()
+def backfill(
+    from_: Annotated[
+        str, typer.Option("--from", help="First month to load, YYYY-MM (e.g. 2023-04).")
+    ],
+    to: Annotated[str, typer.Option("--to", help="Last month to load, YYYY-MM (inclusive).")],
+    district: DistrictOpt = None,
+    traffy_url: TraffyUrlOpt = None,
+    out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Load whole months from Traffy's monthly CSV files into the tabs (history).
+
+    Each month's file is streamed and merged with the tickets already in the
+    output; a month that is not published fails the run and nothing is written.
+    """
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(
+            config,
+            district=district,
+            traffy_url=traffy_url,
+            out=out,
+            spreadsheet_id=spreadsheet_id,
+        )
+        result = pipeline.run_backfill(settings, first_month=from_, last_month=to)
     _print_summary(result)
 
 
@@ -258,6 +309,7 @@ def _print_summary(result: pipeline.SyncResult) -> None:
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
         f"  fetched   {e.records} records in {e.pages} pages ({e.requests} requests)",
+        *_plan_lines(result),
         f"  district  {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
@@ -273,6 +325,25 @@ def _print_summary(result: pipeline.SyncResult) -> None:
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
     typer.echo("\n".join(lines))
+
+
+def _plan_lines(result: pipeline.SyncResult) -> list[str]:
+    """How the run chose what to fetch, and the schema drift it saw."""
+    e, plan = result.extract, result.plan
+    lines = []
+    if plan is not None:
+        line = f"  {plan.mode:<9} feed {result.feed}, {len(plan.new)} window(s)"
+        if plan.mode == "incremental":
+            line += (
+                f" of new tickets + {len(plan.refresh)} refreshing {plan.open_tickets} open tickets"
+            )
+        if e.rescans or e.splits:
+            line += f"; {e.rescans} re-scans on drift, {e.splits} windows split"
+        lines.append(line + f"; {result.complaints_total} tickets in the tabs")
+    if e.unknown_fields:
+        names = ", ".join(f"{n} x{c}" for n, c in sorted(e.unknown_fields.items()))
+        lines.append(f"  unknown fields ignored: {names}")
+    return lines
 
 
 @contextmanager

@@ -63,9 +63,11 @@ def meta_tab(
 
 
 def dictionary_tab() -> pd.DataFrame:
-    """Tab ``dictionary``: every column of every tab, from the same schemas as ``schemas/``."""
+    """Tab ``dictionary``: every column of every report tab, from the schemas in ``schemas/``."""
     rows = []
     for tab, spec in TABS.items():
+        if not spec.for_looker:
+            continue  # the pipeline's bookkeeping, not for reports
         schema = schemas.tab_schema(tab)
         for position, column in enumerate(spec.columns, start=1):
             field = schema["properties"][column.name]
