@@ -137,9 +137,6 @@ BREAKDOWN_TABS = ("kpi_monthly_by_org", "kpi_monthly_by_type", "kpi_monthly_by_s
 """Stamped like ``kpi_monthly`` (and ``open_tickets``): an unchanged row keeps its ``as_of``.
 Only ``meta`` changes on every sync: its ``last_sync`` is the data's freshness."""
 
-KPI_TABS_READ = (*HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets")
-"""Read back with the stored tabs: history to append to, stamps to carry."""
-
 
 def _report_tabs(
     tabs: Mapping[str, pd.DataFrame],
@@ -175,15 +172,19 @@ def _report_tabs(
     }
 
 
-def staff_fixes(sink: Sink) -> pd.DataFrame | None:
+def staff_fixes(previous: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
     """The staff's (ticket_id, fixed_on) from the ``actions`` tab; None where there is none.
 
     Only the Google Sheets sink keeps ``actions``; the local sink has no staff tab.
     """
-    if isinstance(sink, LocalSink):
-        return None
-    actions = sink.read_tabs([ACTIONS.name]).get(ACTIONS.name)
+    actions = previous.get(ACTIONS.name)
     return None if actions is None else actions[["ticket_id", "fixed_on"]]
+
+
+TABS_READ = (
+    *stored.TABS_READ, *HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets", ACTIONS.name,
+)  # fmt: skip
+"""Everything a run reads back from the sink before writing (one read in Sheets)."""
 
 
 def run_sync(
@@ -210,7 +211,7 @@ def run_sync(
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
         started = time.perf_counter()
-        previous = target.read_tabs([*stored.TABS_READ, *KPI_TABS_READ])
+        previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
         kept = stored.complaints_from_tabs(previous)
         plan = plan_sync(
@@ -309,7 +310,7 @@ def run_backfill(
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
         started = time.perf_counter()
-        previous = target.read_tabs([*stored.TABS_READ, *KPI_TABS_READ])
+        previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
         kept = stored.complaints_from_tabs(previous)
         if state.district is not None and state.district != settings.district:
@@ -403,7 +404,7 @@ def _publish(
         rejects_tab,
         now,
         previous=previous,
-        fixes=staff_fixes(sink),
+        fixes=staff_fixes(previous),
         window=(result.since, result.until),
     )
     for name in ("kpi_monthly", *BREAKDOWN_TABS, "open_tickets"):

@@ -44,5 +44,5 @@ def test_staff_fix_date_of_an_open_ticket_counts_in_days_to_finish(
 
 
 def test_local_sink_has_no_staff_tab(tmp_path: Path) -> None:
-    assert staff_fixes(LocalSink(tmp_path)) is None
-    assert staff_fixes(MemorySink()) is None
+    assert staff_fixes(LocalSink(tmp_path).read_tabs(["actions"])) is None
+    assert staff_fixes(MemorySink().read_tabs(["actions"])) is None
