@@ -81,11 +81,14 @@ def dictionary_tab() -> pd.DataFrame:
                     "label_th": field["title_th"],
                     "description": field["description"],
                     "schema_version": SCHEMA_VERSION,
+                    "description_th": field.get("description_th"),
                 }
             )
     frame = pd.DataFrame(rows, columns=TABS["dictionary"].column_names)
     for name in ("position", "schema_version"):
         frame[name] = frame[name].astype("int64")
+    thai = frame["description_th"].astype(object)
+    frame["description_th"] = thai.where(thai.notna(), None)  # missing text is None, as sinks read
     return frame
 
 
