@@ -200,7 +200,7 @@ def run_sync(
 
     The first run (or ``full_refresh``) fetches the whole window; later runs
     fetch what may have changed since the cursor in the sink's ``_sync`` tab.
-    Every run, failed ones included, is logged with ``sink.record_run`` (not a
+    Every run, failed ones included, is logged in the sink's ``_runs`` (not a
     dry run: it changes nothing).
     """
     # Whole seconds: stamps must survive a round trip through any sink unchanged.
@@ -273,7 +273,7 @@ def run_sync(
         )
         return _publish(
             settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, dry_run,
+            result, dry_run, run,
         )  # fmt: skip
 
     return _logged(target, now, dry_run, work)
@@ -350,7 +350,7 @@ def run_backfill(
         )
         return _publish(
             settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, dry_run=False,
+            result, False, run,
         )  # fmt: skip
 
     return _logged(target, now, False, work)
@@ -360,23 +360,43 @@ def run_backfill(
 class _Run:
     """What a run's log needs to know, filled in as the run goes."""
 
+    started_at: datetime
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     extraction: Extraction | None = None
+    logged: bool = False
+
+    def record(self, outcome: str, message: str | None = None) -> RunRecord:
+        """The run's ``_runs`` row (the sink fills in what the load did)."""
+        info = self.extraction.info if self.extraction else None
+        return RunRecord(
+            run_id=self.run_id,
+            started_at=self.started_at,
+            finished_at=datetime.now(BANGKOK),
+            outcome=outcome,
+            tickets_fetched=info.records if info else 0,
+            rejects=info.rejected if info else 0,
+            message=message,
+        )
 
 
 def _logged(
     sink: Sink, now: datetime, dry_run: bool, work: Callable[[_Run], SyncResult]
 ) -> SyncResult:
-    """Run ``work`` and log its outcome in the sink (a dry run changes nothing)."""
-    run = _Run()
+    """Run ``work``; a failed run is logged in the sink too (a dry run changes nothing).
+
+    A successful run is logged by its own write (``_publish``), which costs
+    the Sheets sink no extra request.
+    """
+    run = _Run(started_at=now)
     try:
         result = work(run)
     except EtlError as error:
-        if not dry_run:
-            _record(sink, run.run_id, now, run.extraction, None, type(error).__name__, str(error))
+        if not dry_run and not run.logged:
+            try:
+                sink.record_run(run.record(type(error).__name__, str(error)))
+            except EtlError as failure:  # never hide the run's own error
+                log.warning("Could not record the run in %s: %s", sink.description, failure)
         raise
-    if not dry_run:
-        _record(sink, run.run_id, now, run.extraction, result.load, "ok", None)
     result.run_id = run.run_id
     return result
 
@@ -392,6 +412,7 @@ def _publish(
     stages: dict[str, float],
     result: SyncResult,
     dry_run: bool,
+    run: _Run,
 ) -> SyncResult:
     """Transform the merged complaints into every tab and write them in one load."""
     started = time.perf_counter()
@@ -421,7 +442,9 @@ def _publish(
     if dry_run:
         result.preview = sink.preview(tabs)
     else:
-        result.load = sink.write_tabs(tabs)
+        # The write logs the run; if it fails, _logged logs the failure instead.
+        result.load = sink.write_tabs(tabs, run=run.record("ok"))
+        run.logged = True
     stages["load"] = time.perf_counter() - started
 
     complaints_tab = tabs["complaints"]
@@ -463,32 +486,6 @@ def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetim
     if cursor is None or newest is None:
         return newest or cursor
     return max(newest, cursor)
-
-
-def _record(
-    sink: Sink,
-    run_id: str,
-    started: datetime,
-    extraction: Extraction | None,
-    load: LoadInfo | None,
-    outcome: str,
-    message: str | None,
-) -> None:
-    """Log the run in the sink; a failure to log never hides the run's own error."""
-    run = RunRecord(
-        run_id=run_id,
-        started_at=started,
-        finished_at=datetime.now(BANGKOK),
-        outcome=outcome,
-        tickets_fetched=extraction.info.records if extraction else 0,
-        rejects=extraction.info.rejected if extraction else 0,
-        load=load,
-        message=message,
-    )
-    try:
-        sink.record_run(run)
-    except EtlError as error:
-        log.warning("Could not record the run in %s: %s", sink.description, error)
 
 
 def _check_invalid_share(info: ExtractInfo, limit: float, rejects: Sequence[Reject]) -> None:
