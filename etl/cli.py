@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from etl import pipeline, schemas
-from etl.errors import EtlError
+from etl import logs, pipeline, schemas
+from etl.errors import EtlError, ExitCode
+from etl.logs import LogFormat, Verbosity
 from etl.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -53,7 +56,22 @@ ConfigOpt = Annotated[
     typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
 ]
 VerboseOpt = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Log each step; show tracebacks on failure.")
+    bool,
+    typer.Option("--verbose", "-v", help="Log every page and retry; tracebacks on failure."),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Only errors: no progress, no logs, no summary."),
+]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        case_sensitive=False,
+        envvar="ETL_LOG_FORMAT",
+        help="text: plain lines (a progress display on a terminal); "
+        "json: one JSON object per log line, and the summary as JSON.",
+    ),
 ]
 
 
@@ -73,11 +91,13 @@ def sync(
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
     config: ConfigOpt = None,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Extract the district's tickets, validate them and write the tabs."""
-    _logging(verbose)
-    with _one_line_errors(verbose):
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
         settings = _settings(
             config,
             district=district,
@@ -86,14 +106,16 @@ def sync(
             traffy_url=traffy_url,
             out=out,
         )
-        result = pipeline.run_sync(settings)
-    _print_summary(result)
+        result = ui.run(settings)
+    ui.finish(result, settings)
 
 
 @app.command()
 def demo(
     out: OutOpt = None,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Sync offline from a local fake Traffy server serving the project's sample tickets.
 
@@ -102,9 +124,9 @@ def demo(
     from etl.fakes.synthetic import SEED_TABLE, seed_months
     from etl.fakes.traffy import FakeTraffy
 
-    _logging(verbose)
-    with _one_line_errors(verbose), FakeTraffy(seed_months()) as server:
-        typer.echo(f"Serving sample tickets at {server.url}", err=True)
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors(), FakeTraffy(seed_months()) as server:
+        logs.log.info("Serving sample tickets at %s", server.url)
         settings = _settings(
             None,
             district="สวนหลวง",
@@ -113,8 +135,8 @@ def demo(
             traffy_url=server.url,
             out=out,
         )
-        result = pipeline.run_sync(settings)
-    _print_summary(result)
+        result = ui.run(settings)
+    ui.finish(result, settings)
 
 
 @app.command("schemas")
@@ -138,42 +160,126 @@ def schemas_command(
         typer.echo(f"wrote {path}")
 
 
-def _print_summary(result: pipeline.SyncResult) -> None:
+def summary_lines(result: pipeline.SyncResult) -> list[str]:
+    """The run summary a person reads on stdout: counts, cost, time, destination."""
     e = result.extract
+    complaints = result.load.tabs.get("complaints")
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
-        f"  fetched   {e.records} records in {e.pages} pages ({e.requests} requests)",
-        f"  district  {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
+        f"  fetched    {e.records} records in {e.pages} pages",
+        f"  district   {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
+    if complaints is not None:
+        lines.append(
+            f"  tickets    {complaints.inserted} new, {complaints.updated} changed, "
+            f"{complaints.deleted} removed, {e.rejected} rejected ({result.rejected_share:.1%})"
+        )
     if result.unknown_states:
         states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
+    lines.append(f"  rows written per tab ({result.load.rows_written} in all):")
     for tab, write in result.load.tabs.items():
-        lines.append(f"  {tab:<16} {write.inserted} rows")
-    stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
-    lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
-    typer.echo("\n".join(lines))
-
-
-@contextmanager
-def _one_line_errors(verbose: bool) -> Iterator[None]:
-    """Turn the library's errors into one line on stderr and the error's exit code."""
-    try:
-        yield
-    except EtlError as error:
-        if verbose:
-            logging.getLogger("etl").exception("failed")
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(error.exit_code) from None
-
-
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        changes = f"{write.inserted + write.updated} rows"
+        if write.updated or write.deleted:
+            changes += f" ({write.inserted} new, {write.updated} changed, {write.deleted} removed)"
+        lines.append(f"    {tab:<16} {changes}")
+    lines.append(
+        f"  API calls  {result.api_calls} ({e.requests} Traffy, {result.load.api_calls} output)"
     )
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
+    lines.append(f"  duration   {result.seconds:.1f}s ({stages})")
+    lines.append(f"  output     {result.output}")
+    return lines
+
+
+@dataclass
+class _Ui:
+    """How this invocation talks: verbosity, log format, and whether a person watches."""
+
+    verbosity: Verbosity
+    log_format: LogFormat
+    console: Console | None
+
+    @classmethod
+    def start(cls, quiet: bool, verbose: bool, log_format: LogFormat) -> _Ui:
+        if quiet and verbose:
+            typer.echo("error: --quiet and --verbose contradict each other; pick one.", err=True)
+            raise typer.Exit(ExitCode.USAGE)
+        verbosity = Verbosity.quiet if quiet else Verbosity.verbose if verbose else Verbosity.normal
+        console = None
+        if (
+            verbosity is not Verbosity.quiet
+            and log_format is LogFormat.text
+            and logs.interactive(sys.stderr)
+        ):
+            console = Console(stderr=True)
+        logs.setup(verbosity, log_format, sys.stderr, console)
+        return cls(verbosity, log_format, console)
+
+    def run(self, settings: Settings) -> pipeline.SyncResult:
+        """``run_sync`` with the progress display (terminal) or progress log lines."""
+        progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
+        with progress:
+            result = pipeline.run_sync(settings, progress=progress)
+            progress.close(result.load.rows_written)
+        return result
+
+    def finish(self, result: pipeline.SyncResult, settings: Settings) -> None:
+        """Print the summary on stdout; exit 3 when too many records were invalid."""
+        partial = result.rejected_share > settings.warn_invalid_share
+        if self.log_format is LogFormat.json:
+            summary = result.to_dict() | {"partial": partial}
+            typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
+        elif self.verbosity is not Verbosity.quiet:
+            typer.echo("\n".join(summary_lines(result)))
+        if partial:
+            self.error(
+                f"warning: {result.extract.rejected} records invalid "
+                f"({result.rejected_share:.1%}, over warn_invalid_share "
+                f"{settings.warn_invalid_share:.0%}); the rest was published. "
+                "See the rejects tab; if the feed changed, update the feed module.",
+                ExitCode.PARTIAL,
+            )
+            raise typer.Exit(ExitCode.PARTIAL)
+
+    def error(self, message: str, code: int) -> None:
+        """One line on stderr: plain text, or a JSON object with ``--log-format json``."""
+        if self.log_format is LogFormat.json:
+            level = "warning" if code == ExitCode.PARTIAL else "error"
+            line = {"level": level, "message": message, "exit_code": int(code)}
+            typer.echo(json.dumps(line, ensure_ascii=False), err=True)
+        else:
+            typer.echo(message, err=True)
+
+    @contextmanager
+    def one_line_errors(self) -> Iterator[None]:
+        """Turn every failure into one line on stderr and its exit code.
+
+        ``--verbose`` adds the traceback. Unexpected exceptions are bugs: they
+        get one line too, saying so, and exit 1.
+        """
+        verbose = self.verbosity is Verbosity.verbose
+        try:
+            yield
+        except EtlError as error:
+            if verbose:
+                logs.log.error("traceback", exc_info=True)
+            self.error(f"error: {error}", error.exit_code)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            self.error("error: interrupted before the run finished; run the command again.", 130)
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except Exception as error:
+            if verbose:
+                logs.log.error("traceback", exc_info=True)
+            hint = "" if verbose else " Run again with --verbose for the traceback;"
+            self.error(
+                f"error: unexpected {type(error).__name__}: {error}.{hint} "
+                "please report it as a bug.",
+                ExitCode.FAILED,
+            )
+            raise typer.Exit(ExitCode.FAILED) from None
 
 
 def main() -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from typing import Any, Protocol
 
 import pandas as pd
 import requests
@@ -40,6 +41,38 @@ class SyncResult:
     @property
     def seconds(self) -> float:
         return sum(self.stage_seconds.values())
+
+    @property
+    def api_calls(self) -> int:
+        """Requests to Traffy plus calls to the sink's API (quota is counted in these)."""
+        return self.extract.requests + self.load.api_calls
+
+    @property
+    def rejected_share(self) -> float:
+        """Share of the district's records that were invalid (quarantined in ``rejects``)."""
+        seen = self.extract.valid + self.extract.rejected
+        return self.extract.rejected / seen if seen else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-ready data, for ``--log-format json``."""
+        data = asdict(self)
+        data.update(
+            since=self.since.isoformat(),
+            until=self.until.isoformat(),
+            seconds=round(self.seconds, 3),
+            api_calls=self.api_calls,
+            rejected_share=round(self.rejected_share, 6),
+            rows_written=self.load.rows_written,
+        )
+        return data
+
+
+class Progress(Protocol):
+    """Who watches a run: told when a stage starts and when a Traffy page arrives."""
+
+    def stage(self, name: str) -> None: ...
+
+    def page(self, records: int) -> None: ...
 
 
 def default_window(settings: Settings, today: date) -> tuple[date, date]:
@@ -93,6 +126,7 @@ def run_sync(
     sink: Sink | None = None,
     session: requests.Session | None = None,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Sync the district's tickets of the window into the sink and return the counts."""
     now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK)
@@ -100,6 +134,8 @@ def run_sync(
     sink = sink or make_sink(settings)
     stages: dict[str, float] = {}
 
+    if progress:
+        progress.stage("extract")
     started = time.perf_counter()
     client = make_client(settings, session)
     extraction = extract(
@@ -109,15 +145,20 @@ def run_sync(
         until=until,
         page_size=settings.page_size,
         window_days=settings.window_days,
+        on_page=progress.page if progress else None,
     )
     stages["extract"] = time.perf_counter() - started
     _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
 
+    if progress:
+        progress.stage("transform")
     started = time.perf_counter()
     frame = transform.complaints_frame(extraction.complaints)
     tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
     stages["transform"] = time.perf_counter() - started
 
+    if progress:
+        progress.stage("load")
     started = time.perf_counter()
     load = sink.write_tabs(tabs)
     stages["load"] = time.perf_counter() - started
