@@ -169,12 +169,15 @@ def _etl(*args: str) -> list[str]:
     return [sys.executable, "-m", "etl", *args]
 
 
-def test_terminal_gets_a_progress_display_and_the_same_summary(tmp_path: Path) -> None:
+def test_terminal_gets_a_progress_display_and_the_same_summary(
+    traffy: FakeTraffy, tmp_path: Path
+) -> None:
     """stderr on a pseudo-terminal: rich draws the progress; stdout (a pipe) gets the summary."""
     leader, follower = pty.openpty()
     env = os.environ | {"COLUMNS": "120", "TERM": "xterm"}
+    window = ["--since", "2023-04-01", "--until", "2023-05-31"]
     process = subprocess.Popen(
-        _etl("demo", "--out", str(tmp_path / "out")),
+        _etl("sync", "--traffy-url", traffy.url, *window, "--out", str(tmp_path / "out")),
         stdout=subprocess.PIPE,
         stderr=follower,
         env=env,
