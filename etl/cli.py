@@ -55,6 +55,17 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
 ]
+SpreadsheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spreadsheet-id",
+        help="Write to this Google spreadsheet (or ETL_SPREADSHEET_ID) instead of local files.",
+    ),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Show per tab the rows that would change; write nothing."),
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Log every page and retry; tracebacks on failure."),
@@ -90,6 +101,8 @@ def sync(
     until: UntilOpt = None,
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -105,9 +118,38 @@ def sync(
             until=_date(until),
             traffy_url=traffy_url,
             out=out,
+            spreadsheet_id=spreadsheet_id,
         )
-        result = ui.run(settings)
+        result = ui.run(settings, dry_run=dry_run)
     ui.finish(result, settings)
+
+
+@app.command()
+def init(
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Prepare the spreadsheet: missing tabs with headers, frozen header rows, date and
+    number formats, warning-only protection of pipeline-owned tabs. Safe to re-run;
+    it never deletes or re-creates a tab."""
+    from etl.errors import ConfigError
+    from etl.sinks.sheets import SheetsSink
+
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
+        settings = _settings(config, spreadsheet_id=spreadsheet_id)
+        if not settings.spreadsheet_id:
+            raise ConfigError(
+                "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID."
+            )
+        changes = SheetsSink.from_settings(settings).init()
+    if not quiet:
+        typer.echo(
+            "\n".join(changes) if changes else "The spreadsheet is ready; nothing to change."
+        )
 
 
 @app.command()
@@ -170,7 +212,10 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
         f"  district   {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
-    if complaints is not None:
+    if result.preview is not None:
+        lines.append(f"Dry run, nothing written to {result.output}. Would change:")
+        lines.append(result.preview)
+    elif complaints is not None:
         lines.append(
             f"  tickets    {complaints.inserted} new, {complaints.updated} changed, "
             f"{complaints.deleted} removed, {e.rejected} rejected ({result.rejected_share:.1%})"
@@ -178,12 +223,13 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
     if result.unknown_states:
         states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
-    lines.append(f"  rows written per tab ({result.load.rows_written} in all):")
+    if result.preview is None:
+        lines.append(f"  rows written per tab ({result.load.rows_written} in all):")
     for tab, write in result.load.tabs.items():
-        changes = f"{write.inserted + write.updated} rows"
-        if write.updated or write.deleted:
-            changes += f" ({write.inserted} new, {write.updated} changed, {write.deleted} removed)"
-        lines.append(f"    {tab:<16} {changes}")
+        lines.append(
+            f"    {tab:<16} +{write.inserted} new, ~{write.updated} changed, "
+            f"-{write.deleted} removed"
+        )
     lines.append(
         f"  API calls  {result.api_calls} ({e.requests} Traffy, {result.load.api_calls} output)"
     )
@@ -217,11 +263,11 @@ class _Ui:
         logs.setup(verbosity, log_format, sys.stderr, console)
         return cls(verbosity, log_format, console)
 
-    def run(self, settings: Settings) -> pipeline.SyncResult:
+    def run(self, settings: Settings, *, dry_run: bool = False) -> pipeline.SyncResult:
         """``run_sync`` with the progress display (terminal) or progress log lines."""
         progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
         with progress:
-            result = pipeline.run_sync(settings, progress=progress)
+            result = pipeline.run_sync(settings, dry_run=dry_run, progress=progress)
             progress.close(result.load.rows_written)
         return result
 

@@ -7,6 +7,10 @@
     │   └── TraffyFatal           a 4xx or a response we no longer recognise
     ├── ValidationFailed          too many records were invalid to publish
     └── SinkError                 writing the tabs failed
+        └── SheetsError           the Google Sheets API failed us
+            ├── SheetsAuthError   no credential, or Google refused it (401/403)
+            ├── SheetsLimitError  the write would break a Sheets limit (10 M cells)
+            └── SheetsLockedError another sync holds the spreadsheet's lease
 
 The CLI maps each to an exit code and prints ``str(error)``: so messages name
 the fault, the URL (never a secret) and what to do.
@@ -57,3 +61,21 @@ class ValidationFailed(EtlError):
 
 class SinkError(EtlError):
     """Writing the tabs failed."""
+
+
+class SheetsError(SinkError):
+    """The Google Sheets API failed (after retries) or answered unexpectedly."""
+
+
+class SheetsAuthError(SheetsError):
+    """No usable Google credential, or Google refused it: share the spreadsheet."""
+
+    exit_code = 2
+
+
+class SheetsLimitError(SheetsError):
+    """Writing would exceed a Google Sheets limit; nothing was written."""
+
+
+class SheetsLockedError(SheetsError):
+    """Another sync holds the spreadsheet's lease; nothing was written."""

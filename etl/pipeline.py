@@ -6,7 +6,9 @@ fails there leaves every tab as it was.
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,12 +19,14 @@ import pandas as pd
 import requests
 
 from etl import kpi, transform
-from etl.errors import ValidationFailed
+from etl.errors import EtlError, ValidationFailed
 from etl.models import BANGKOK, Reject
 from etl.settings import Settings
-from etl.sinks import LoadInfo, LocalSink, Sink
-from etl.traffy import ExtractInfo, TraffyClient, extract
+from etl.sinks import LoadInfo, LocalSink, RunRecord, Sink
+from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract
 from etl.traffy.client import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +41,9 @@ class SyncResult:
     load: LoadInfo
     unknown_states: dict[str, int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+    preview: str | None = None
+    """With ``dry_run``: what the load would have changed; nothing was written."""
 
     @property
     def seconds(self) -> float:
@@ -86,7 +93,11 @@ def default_window(settings: Settings, today: date) -> tuple[date, date]:
 
 
 def make_sink(settings: Settings) -> Sink:
-    """The sink the settings ask for: local files unless a spreadsheet is configured."""
+    """The sink the settings ask for: the spreadsheet when one is configured, else local files."""
+    if settings.spreadsheet_id:
+        from etl.sinks.sheets import SheetsSink  # gspread is only loaded when used
+
+        return SheetsSink.from_settings(settings)
     return LocalSink(settings.out, names=settings.tabs)
 
 
@@ -126,42 +137,64 @@ def run_sync(
     sink: Sink | None = None,
     session: requests.Session | None = None,
     now: datetime | None = None,
+    dry_run: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Sync the district's tickets of the window into the sink and return the counts."""
-    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK)
+    """Sync the district's tickets of the window into the sink and return the counts.
+
+    Every run, failed ones included, is logged with ``sink.record_run`` (not a
+    dry run: it changes nothing).
+    """
+    # Whole seconds: stamps must survive a round trip through any sink unchanged.
+    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
     since, until = default_window(settings, now.date())
     sink = sink or make_sink(settings)
+    run_id = uuid.uuid4().hex[:12]
     stages: dict[str, float] = {}
+    extraction: Extraction | None = None
+    try:
+        if progress:
+            progress.stage("extract")
+        started = time.perf_counter()
+        client = make_client(settings, session)
+        extraction = extract(
+            client,
+            district=settings.district,
+            since=since,
+            until=until,
+            page_size=settings.page_size,
+            window_days=settings.window_days,
+            on_page=progress.page if progress else None,
+        )
+        stages["extract"] = time.perf_counter() - started
+        _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
 
-    if progress:
-        progress.stage("extract")
-    started = time.perf_counter()
-    client = make_client(settings, session)
-    extraction = extract(
-        client,
-        district=settings.district,
-        since=since,
-        until=until,
-        page_size=settings.page_size,
-        window_days=settings.window_days,
-        on_page=progress.page if progress else None,
-    )
-    stages["extract"] = time.perf_counter() - started
-    _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+        if progress:
+            progress.stage("transform")
+        started = time.perf_counter()
+        previous = sink.read_tabs(["kpi_monthly", "rejects"])
+        frame = transform.complaints_frame(extraction.complaints)
+        tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
+        tabs["kpi_monthly"] = transform.carry_stamps(
+            tabs["kpi_monthly"], previous.get("kpi_monthly"), ["month"], "as_of"
+        )
+        tabs["rejects"] = transform.carry_stamps(
+            tabs["rejects"], previous.get("rejects"), ["reject_id"], "rejected_at"
+        )
+        stages["transform"] = time.perf_counter() - started
 
-    if progress:
-        progress.stage("transform")
-    started = time.perf_counter()
-    frame = transform.complaints_frame(extraction.complaints)
-    tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
-    stages["transform"] = time.perf_counter() - started
-
-    if progress:
-        progress.stage("load")
-    started = time.perf_counter()
-    load = sink.write_tabs(tabs)
-    stages["load"] = time.perf_counter() - started
+        if progress:
+            progress.stage("load")
+        started = time.perf_counter()
+        preview = sink.preview(tabs) if dry_run else None
+        load = LoadInfo() if dry_run else sink.write_tabs(tabs)
+        stages["load"] = time.perf_counter() - started
+    except EtlError as error:
+        if not dry_run:
+            _record(sink, run_id, now, extraction, None, type(error).__name__, str(error))
+        raise
+    if not dry_run:
+        _record(sink, run_id, now, extraction, load, "ok", None)
 
     complaints = tabs["complaints"]
     unknown = complaints.loc[complaints["state_group"] == "unknown", "state"]
@@ -174,7 +207,35 @@ def run_sync(
         load=load,
         unknown_states=dict(Counter(unknown.fillna(""))),
         stage_seconds=stages,
+        run_id=run_id,
+        preview=preview,
     )
+
+
+def _record(
+    sink: Sink,
+    run_id: str,
+    started: datetime,
+    extraction: Extraction | None,
+    load: LoadInfo | None,
+    outcome: str,
+    message: str | None,
+) -> None:
+    """Log the run in the sink; a failure to log never hides the run's own error."""
+    run = RunRecord(
+        run_id=run_id,
+        started_at=started,
+        finished_at=datetime.now(BANGKOK),
+        outcome=outcome,
+        tickets_fetched=extraction.info.records if extraction else 0,
+        rejects=extraction.info.rejected if extraction else 0,
+        load=load,
+        message=message,
+    )
+    try:
+        sink.record_run(run)
+    except EtlError as error:
+        log.warning("Could not record the run in %s: %s", sink.description, error)
 
 
 def _check_invalid_share(info: ExtractInfo, limit: float, rejects: Sequence[Reject]) -> None:

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     warn_invalid_share: float = Field(default=0.01, ge=0, le=1)
     state_groups: dict[str, list[str]] = Field(default_factory=dict)
     tabs: dict[str, str] = Field(default_factory=dict)
+    spreadsheet_id: str | None = None
+    sheets_api_url: str = "https://sheets.googleapis.com"
+    google_service_account_json: SecretStr | None = None
+    actions_tab: str = Field(default="actions", min_length=1)
+    sheets_timeout: float = Field(default=120.0, gt=0)
+    sheets_retry_attempts: int = Field(default=7, ge=1)
+    sheets_retry_backoff_initial: float = Field(default=1.0, ge=0)
+    sheets_retry_backoff_max: float = Field(default=64.0, ge=0)
+    sheets_max_request_bytes: int = Field(default=2_000_000, ge=10_000)
+    sheets_lock_minutes: float = Field(default=30.0, gt=0)
 
     @field_validator("district")
     @classmethod
@@ -89,7 +99,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("traffy_url")
+    @field_validator("traffy_url", "sheets_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

@@ -187,3 +187,83 @@ TABS: dict[str, TabSpec] = {
     )
 }
 """Every pipeline-owned tab, by id, in the order they are written."""
+
+
+# Bookkeeping tabs: kept by the sinks for the pipeline itself, not for Looker Studio.
+STATE_TAB = "_state"
+RUNS_TAB = "_runs"
+
+
+class StateRow(Row):
+    """One setting of the sink (tab ``_state``), key and value as text."""
+
+    key: str = col("Setting name", "ชื่อ")
+    value: str | None = col("Setting value", "ค่า")
+
+
+class RunRow(Row):
+    """One row per pipeline run (tab ``_runs``)."""
+
+    run_id: str = col("Run id", "รหัสการรัน")
+    started_at: datetime = col("Run start (Asia/Bangkok)", "เริ่ม")
+    finished_at: datetime = col("Run end (Asia/Bangkok)", "สิ้นสุด")
+    outcome: str = col("ok, or the error class", "ผลลัพธ์")
+    tickets_fetched: int = col("Tickets fetched from Traffy", "จำนวนเรื่องที่ดึง")
+    rejects: int = col("Records rejected by validation", "รายการที่ถูกปฏิเสธ")
+    inserted: int = col("Rows inserted, all tabs", "แถวที่เพิ่ม")
+    updated: int = col("Rows updated, all tabs", "แถวที่แก้ไข")
+    deleted: int = col("Rows deleted, all tabs", "แถวที่ลบ")
+    per_tab: str = col("tab: +inserted ~updated -deleted, per tab", "รายละเอียดต่อแท็บ")
+    api_calls: int = col("Sheets API requests", "จำนวนคำขอ API")
+    message: str | None = col("Error message, if any", "ข้อความ")
+
+
+STATE = TabSpec(STATE_TAB, StateRow, ("key",))
+RUNS = TabSpec(RUNS_TAB, RunRow, ("run_id",))
+
+
+class ActionRow(Row):
+    """One row per ticket for the district's staff (tab ``actions``).
+
+    The pipeline adds a row per new ticket and keeps the reference columns
+    current; staff own the action columns, which the pipeline never writes
+    after creating the row. Staff may sort the tab and add rows or columns:
+    rows are found by ticket id and columns by header name.
+    """
+
+    ticket_id: str = col("Traffy ticket id (key)", "เลขที่เรื่อง")
+    created_at: datetime = col("When the ticket was reported (Asia/Bangkok)", "วันเวลาที่แจ้ง")
+    state: str = col("Current Traffy state, in Thai", "สถานะ")
+    section: str | None = col("Sections (ฝ่าย) the ticket was routed to", "ฝ่ายที่รับเรื่อง")
+    traffy_url: str = col("The ticket's public Traffy page", "ลิงก์ Traffy")
+    photo_url: str | None = col("Photo at reporting time", "รูปที่แจ้ง")
+    responsible_section: str | None = col("Section staff assigned (staff)", "ฝ่ายผู้รับผิดชอบ")
+    action_taken: str | None = col("What was done (staff)", "การดำเนินการ")
+    fixed_on: date | None = col("Date the problem was fixed (staff)", "วันที่แก้ไขเสร็จ")
+    before_photo_url: str | None = col("Photo before the fix (staff)", "รูปก่อนแก้ไข")
+    after_photo_url: str | None = col("Photo after the fix (staff)", "รูปหลังแก้ไข")
+    note: str | None = col("Staff note", "หมายเหตุ")
+
+
+ACTIONS = TabSpec("actions", ActionRow, ("ticket_id",))
+"""The staff tab: not in ``TABS`` because only the Sheets sink keeps it."""
+
+ACTION_REFERENCE_COLUMNS = (
+    "ticket_id",
+    "created_at",
+    "state",
+    "section",
+    "traffy_url",
+    "photo_url",
+)
+"""Columns of ``actions`` the pipeline writes and keeps current."""
+
+ACTION_STAFF_COLUMNS = (
+    "responsible_section",
+    "action_taken",
+    "fixed_on",
+    "before_photo_url",
+    "after_photo_url",
+    "note",
+)
+"""Columns of ``actions`` only staff write (created empty)."""

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from etl.frames import row_texts
 from etl.models import BANGKOK, Complaint, Reject
 from etl.tabs import TABS
 from etl.traffy.extract import raw_json
@@ -157,4 +158,24 @@ def _conform(tab: str, frame: pd.DataFrame) -> pd.DataFrame:
         if column.kind == "text":
             values = out[column.name].astype(object)
             out[column.name] = values.where(values.notna(), None)
+    return out
+
+
+def carry_stamps(
+    new: pd.DataFrame, old: pd.DataFrame | None, key: list[str], stamp: str
+) -> pd.DataFrame:
+    """Keep the previous ``stamp`` of rows whose other values did not change.
+
+    ``as_of`` and ``rejected_at`` say when a row's content was produced; a
+    re-run that changes nothing must not restamp it, or every sync would
+    rewrite every row (and history would record changes that never happened).
+    """
+    if old is None or old.empty or new.empty:
+        return new
+    compared = [c for c in new.columns if c != stamp]
+    previous = pd.Series(old[stamp].to_numpy(), index=row_texts(old, compared).to_numpy())
+    previous = previous[~previous.index.duplicated(keep="last")]
+    kept = row_texts(new, compared).map(previous)
+    out = new.copy()
+    out[stamp] = kept.where(kept.notna(), new[stamp]).astype(new[stamp].dtype)
     return out

@@ -48,7 +48,7 @@ def test_summary_on_stdout_logs_on_stderr(traffy: FakeTraffy, tmp_path: Path) ->
         "406 records in 2 pages",
         "401 valid, 2 rejected",
         "401 new, 0 changed, 0 removed, 2 rejected (0.5%)",
-        "complaints       401 rows",
+        "complaints       +401 new, ~0 changed, -0 removed",
         "API calls  2 (2 Traffy, 0 output)",
         f"output     {tmp_path / 'out'}/ (CSV files)",
     ):
@@ -137,7 +137,7 @@ def test_rejects_over_the_limit_fail_with_1_and_write_nothing(
     assert result.stdout == ""
     assert result.stderr.strip().splitlines()[-1].startswith("error: 2 of 403 district records")
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out" / "complaints.csv").exists()
 
 
 def test_warning_share_above_the_limit_is_a_configuration_error(

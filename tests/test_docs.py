@@ -20,7 +20,7 @@ from etl.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SHARED_HEADING = "### Options of every command that runs a sync"
+SHARED_HEADING = "### Options of every command but `schemas`"
 COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 
 

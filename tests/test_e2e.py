@@ -164,7 +164,11 @@ def test_unreachable_api_is_one_line_and_nonzero_and_writes_nothing(tmp_path: Pa
     assert last.startswith("error: Could not reach the Traffy API at http://127.0.0.1:9"), last
     assert [line for line in result.stderr.splitlines() if "error:" in line] == [last]
     assert "Traceback" not in result.stderr
-    assert not out.exists()
+    # No tab was written; the failed run is logged for `etl doctor`.
+    assert [p.name for p in out.iterdir()] == ["_runs.csv"]
+    runs = read(out, "_runs")
+    assert list(runs["outcome"]) == ["TraffyUnreachable"]
+    assert "Could not reach" in runs["message"][0]
 
 
 def test_bad_option_is_a_usage_error(tmp_path: Path) -> None:

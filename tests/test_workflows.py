@@ -34,7 +34,7 @@ COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[
 # Commands and options the workflow uses that other issues are still adding.
 # Strict xfail: when one lands, its test passes unexpectedly and fails the
 # suite, so this list cannot go stale.
-PENDING = {"backfill", "--dry-run", "--full-refresh", "doctor"}
+PENDING = {"backfill", "--full-refresh", "doctor"}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -230,7 +230,6 @@ def test_scheduled_sync_step_runs_etl_sync_with_the_workflows_environment(
     assert page.startswith("### etl sync\n```\nDistrict สวนหลวง")
 
 
-@pytest.mark.xfail(strict=True, reason="--dry-run has not landed yet")
 def test_manual_dry_run(traffy: FakeTraffy, tmp_path: Path) -> None:
     result = run_script("run-sync.sh", step_env(tmp_path, traffy.url, dry_run="true"), tmp_path)
     assert result.returncode == 0, result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
@@ -31,6 +32,20 @@ class LoadInfo:
         return sum(t.inserted + t.updated for t in self.tabs.values())
 
 
+@dataclass
+class RunRecord:
+    """One run of the pipeline, as sinks log it (tab ``_runs``)."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    outcome: str = "ok"
+    tickets_fetched: int = 0
+    rejects: int = 0
+    load: LoadInfo | None = None
+    message: str | None = None
+
+
 class Sink(Protocol):
     """A destination for the pipeline's tabs.
 
@@ -46,3 +61,11 @@ class Sink(Protocol):
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]: ...
 
     def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo: ...
+
+    def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
+        """What ``write_tabs`` would change, for ``--dry-run``; writes nothing."""
+        ...
+
+    def record_run(self, run: RunRecord) -> None:
+        """Log one run (its outcome and counts) where ``etl doctor`` can find it."""
+        ...

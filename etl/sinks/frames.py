@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from etl.frames import row_texts
+from etl.sinks.base import TabWrite
 from etl.tabs import TabSpec
 
 _TRUE = {"true", "1", "yes"}
@@ -30,3 +32,24 @@ def typed_frame(spec: TabSpec, frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[column.name] = pd.to_datetime(text, format="ISO8601").astype("datetime64[ns]")
     return out
+
+
+def diff_rows(spec: TabSpec, old: pd.DataFrame | None, new: pd.DataFrame) -> TabWrite:
+    """Rows inserted, updated and deleted between two versions of a tab, by its key."""
+    new_rows = _row_texts(spec, new)
+    if old is None or old.empty:
+        return TabWrite(inserted=len(new_rows), cells_written=len(new_rows) * len(spec.columns))
+    old_rows = _row_texts(spec, old)
+    kept = new_rows.index.intersection(old_rows.index)
+    updated = int((new_rows[kept] != old_rows[kept]).sum())
+    inserted = len(new_rows.index.difference(old_rows.index))
+    deleted = len(old_rows.index.difference(new_rows.index))
+    return TabWrite(inserted, updated, deleted, (inserted + updated) * len(spec.columns))
+
+
+def _row_texts(spec: TabSpec, frame: pd.DataFrame) -> pd.Series:
+    """Each row as one comparable text, indexed by the row key."""
+    text = typed_frame(spec, frame.astype(object).astype("string"))
+    keys = row_texts(text, list(spec.key))
+    rows = row_texts(text, spec.column_names)
+    return pd.Series(rows.to_numpy(), index=pd.Index(keys.to_numpy())).groupby(level=0).last()

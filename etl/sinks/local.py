@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from etl.errors import SinkError
-from etl.sinks.base import LoadInfo, TabWrite
-from etl.sinks.frames import typed_frame
-from etl.tabs import TABS, TabSpec
+from etl.models import BANGKOK
+from etl.sinks.base import LoadInfo, RunRecord
+from etl.sinks.frames import diff_rows, typed_frame
+from etl.tabs import RUNS, TABS, TabSpec
 
 ENCODING = "utf-8-sig"
 
@@ -42,23 +44,64 @@ class LocalSink:
             path = self.path(name)
             if path.is_file():
                 text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=ENCODING)
-                tabs[name] = typed_frame(TABS[name], text)
+                tabs[name] = typed_frame(_spec(name), text)
         return tabs
 
     def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
+        self._make_folder()
+        info = self._diff(tabs)
+        for name, frame in tabs.items():
+            self._write_atomically(self.path(name), to_csv_text(TABS[name], frame))
+        return info
+
+    def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
+        return "\n".join(
+            f"{self.path(tab).name}: +{w.inserted} ~{w.updated} -{w.deleted}"
+            for tab, w in self._diff(tabs).tabs.items()
+        )
+
+    def record_run(self, run: RunRecord) -> None:
+        """Append the run to ``_runs.csv`` (rewritten atomically, like every tab)."""
+        load = run.load or LoadInfo()
+        row = pd.DataFrame(
+            [
+                {
+                    "run_id": run.run_id,
+                    "started_at": _wall_time(run.started_at),
+                    "finished_at": _wall_time(run.finished_at),
+                    "outcome": run.outcome,
+                    "tickets_fetched": run.tickets_fetched,
+                    "rejects": run.rejects,
+                    "inserted": sum(w.inserted for w in load.tabs.values()),
+                    "updated": sum(w.updated for w in load.tabs.values()),
+                    "deleted": sum(w.deleted for w in load.tabs.values()),
+                    "per_tab": "; ".join(
+                        f"{tab}: +{w.inserted} ~{w.updated} -{w.deleted}"
+                        for tab, w in load.tabs.items()
+                    ),
+                    "api_calls": load.api_calls,
+                    "message": run.message,
+                }
+            ]
+        )
+        old = self.read_tabs([RUNS.name]).get(RUNS.name)
+        runs = row if old is None or old.empty else pd.concat([old, row], ignore_index=True)
+        self._make_folder()
+        self._write_atomically(self.path(RUNS.name), to_csv_text(RUNS, runs))
+
+    def _diff(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
+        old = self.read_tabs(list(tabs))
+        return LoadInfo(
+            tabs={name: diff_rows(TABS[name], old.get(name), frame) for name, frame in tabs.items()}
+        )
+
+    def _make_folder(self) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise SinkError(
                 f"Cannot create output folder {self.folder}: {error.strerror}"
             ) from None
-        info = LoadInfo()
-        for name, frame in tabs.items():
-            self._write_atomically(self.path(name), to_csv_text(TABS[name], frame))
-            info.tabs[name] = TabWrite(
-                inserted=len(frame), cells_written=len(frame) * len(frame.columns)
-            )
-        return info
 
     def _write_atomically(self, path: Path, text: str) -> None:
         handle, temporary = tempfile.mkstemp(
@@ -71,6 +114,14 @@ class LocalSink:
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
             raise SinkError(f"Cannot write {path}: {error.strerror}") from None
+
+
+def _spec(tab: str) -> TabSpec:
+    return RUNS if tab == RUNS.name else TABS[tab]
+
+
+def _wall_time(moment: datetime) -> datetime:
+    return moment.astimezone(BANGKOK).replace(tzinfo=None)
 
 
 def to_csv_text(spec: TabSpec, frame: pd.DataFrame) -> str:

@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from etl.sinks.base import LoadInfo, TabWrite
+from etl.sinks.base import LoadInfo, RunRecord
+from etl.sinks.frames import diff_rows
+from etl.tabs import TABS
 
 
 class MemorySink:
@@ -17,6 +19,7 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.tabs: dict[str, pd.DataFrame] = {}
+        self.runs: list[RunRecord] = []
         self.loads = 0
 
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -24,10 +27,21 @@ class MemorySink:
 
     def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
         self.loads += 1
-        info = LoadInfo()
+        info = self._diff(tabs)
         for name, frame in tabs.items():
             self.tabs[name] = frame.copy()
-            info.tabs[name] = TabWrite(
-                inserted=len(frame), cells_written=len(frame) * len(frame.columns)
-            )
         return info
+
+    def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
+        return "\n".join(
+            f"{tab}: +{w.inserted} ~{w.updated} -{w.deleted}"
+            for tab, w in self._diff(tabs).tabs.items()
+        )
+
+    def record_run(self, run: RunRecord) -> None:
+        self.runs.append(run)
+
+    def _diff(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
+        return LoadInfo(
+            tabs={name: diff_rows(TABS[name], self.tabs.get(name), f) for name, f in tabs.items()}
+        )

@@ -1,0 +1,81 @@
+"""`etl sync --spreadsheet-id` and `etl init` through the CLI, against both fake servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from etl.cli import app
+from etl.fakes.sheets import FakeSheetsServer
+from etl.fakes.traffy import FakeTraffy
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def sheets(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheetsServer]:
+    with FakeSheetsServer() as server:
+        monkeypatch.setenv("ETL_SHEETS_API_URL", server.url)
+        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_INITIAL", "0.001")
+        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_MAX", "0.01")
+        yield server
+
+
+def sync(traffy: FakeTraffy, sid: str, *extra: str) -> str:
+    result = runner.invoke(
+        app,
+        ["sync", "--traffy-url", traffy.url, "--since", "2023-04-01", "--until", "2023-05-31",
+         "--spreadsheet-id", sid, *extra],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_sync_fills_the_spreadsheet_then_a_resync_writes_nothing(
+    traffy: FakeTraffy, sheets: FakeSheetsServer
+) -> None:
+    sid = sheets.create_spreadsheet()
+    sync(traffy, sid)
+    kpi = sheets.tab_values(sid, "kpi_monthly")
+    assert kpi[0][:5] == ["month", "month_th", "total", "in_progress", "in_progress_pct"]
+    april = next(row for row in kpi[1:] if row[1] == "เมษายน 2566")
+    assert april[2:5] == [398, 10, 2.51]
+    assert isinstance(april[0], float | int)  # a date serial, formatted as a date
+    complaints = sheets.tab_values(sid, "complaints")
+    assert len(complaints) == 1 + 401
+    runs = sheets.tab_values(sid, "_runs")
+    assert runs[-1][3] == "ok"
+
+    sheets.reset_stats()
+    output = sync(traffy, sid)
+    # metadata + one batchGet + the _runs row appended; no tab cell rewritten
+    assert sheets.stats.requests == 3, sheets.stats.by_kind
+    assert sheets.stats.cells_written <= len(runs[0])  # the run row (an empty message is no cell)
+    assert "+0 new, ~0 changed, -0 removed" in output
+    assert "kpi_monthly" in output
+
+
+def test_dry_run_writes_nothing(traffy: FakeTraffy, sheets: FakeSheetsServer) -> None:
+    sid = sheets.create_spreadsheet()
+    output = sync(traffy, sid, "--dry-run")
+    assert "Dry run, nothing written" in output
+    assert "complaints: +401" in output
+    assert sheets.stats.writes == 0
+
+
+def test_init_is_idempotent(sheets: FakeSheetsServer) -> None:
+    sid = sheets.create_spreadsheet()
+    first = runner.invoke(app, ["init", "--spreadsheet-id", sid])
+    assert first.exit_code == 0, first.output
+    assert "kpi_monthly" in first.output
+    again = runner.invoke(app, ["init", "--spreadsheet-id", sid])
+    assert again.exit_code == 0
+    assert "nothing to change" in again.output
+
+
+def test_init_without_spreadsheet_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 2
+    assert "--spreadsheet-id" in result.output
