@@ -181,6 +181,43 @@ def demo(
     ui.finish(result, settings)
 
 
+@app.command()
+def doctor(
+    traffy_url: TraffyUrlOpt = None,
+    out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Check configuration, Traffy, credentials and the spreadsheet; change nothing.
+
+    One line per check, OK or FAIL with the fix; exit code 0 only when none failed.
+    """
+    from etl import doctor as checks
+
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
+        results = checks.run_checks(
+            lambda: _settings(config, traffy_url=traffy_url, out=out, spreadsheet_id=spreadsheet_id)
+        )
+    failed = [c.name for c in results if c.failed]
+    if log_format is LogFormat.json:
+        typer.echo(
+            json.dumps({"ok": not failed, "checks": checks.as_dicts(results)}, ensure_ascii=False)
+        )
+    elif not quiet:
+        typer.echo("\n".join(checks.report_lines(results)))
+    if failed:
+        ui.error(
+            f"error: {len(failed)} of {len(results)} checks failed ({', '.join(failed)}); "
+            "each FAIL line above names the fix.",
+            ExitCode.FAILED,
+        )
+        raise typer.Exit(ExitCode.FAILED)
+
+
 @app.command("schemas")
 def schemas_command(
     check: Annotated[
