@@ -90,3 +90,41 @@ def test_every_setting_is_documented(key: str) -> None:
         path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md"))
     )
     assert re.search(rf"`{re.escape(key)}[`.]", docs), f"setting {key} is not documented"
+
+
+# -- docs/deploy.md follows the workflow it explains ---------------------------
+
+DEPLOY = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+SYNC_YML = (ROOT / ".github" / "workflows" / "sync.yml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(re.findall(r"\$\{\{\s*(?:vars|secrets)\.(\w+)", SYNC_YML)))
+)
+def test_every_variable_and_secret_the_workflow_reads_is_explained(name: str) -> None:
+    assert f"`{name}`" in DEPLOY, f"docs/deploy.md does not say how to set {name}"
+
+
+def test_deploy_states_the_schedule_and_timeout_of_the_workflow() -> None:
+    minute, hour = re.search(r'cron: "(\d+) (\d+) ', SYNC_YML).groups()  # type: ignore[union-attr]
+    bangkok = f"{(int(hour) + 7) % 24:02d}:{int(minute):02d}"
+    assert f"{int(hour):02d}:{int(minute):02d} UTC = {bangkok} Bangkok" in DEPLOY
+    assert f"at {bangkok} Bangkok time" in DEPLOY
+    timeout = re.search(r"timeout-minutes: (\d+)", SYNC_YML.split("jobs:")[1]).group(1)  # type: ignore[union-attr]
+    assert f"after\n{timeout} minutes" in DEPLOY or f"after {timeout} minutes" in DEPLOY
+
+
+def test_commands_in_deploy_exist_with_their_options() -> None:
+    commands = re.findall(
+        r"`(?:\.venv/bin/)?etl (\w+)((?: --[\w-]+(?: [^`\s-][^`\s]*)?)*)`", DEPLOY
+    )
+    commands += re.findall(r"\.venv/bin/etl (\w+)([^\n]*)", DEPLOY)
+    assert {"init", "doctor", "sync"} <= {name for name, _ in commands}
+    for name, rest in commands:
+        if name == "backfill":  # lands with the backfill issue; see test_workflows PENDING
+            continue
+        assert name in COMMANDS, f"docs/deploy.md runs etl {name}, which does not exist"
+        for flag in re.findall(r"--[\w-]+", rest):
+            if flag == "--full-refresh":  # idem
+                continue
+            assert flag in options_of(COMMANDS[name]), f"etl {name} has no {flag}"

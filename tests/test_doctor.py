@@ -7,6 +7,7 @@ hand, Traffy down, a bad key pasted into the secret.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +25,23 @@ runner = CliRunner()
 EMAIL = "etl-bot@office.iam.gserviceaccount.com"
 
 
-def service_account_json(token_url: str) -> str:
-    """A real service-account key (fresh RSA key) whose token endpoint is the fake's."""
+@functools.cache
+def private_key_pem() -> str:
+    """A fresh RSA key, made once per test session (it takes a while)."""
     rsa = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.rsa")
     serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
+    pem: str = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
+    return pem
+
+
+def service_account_json(token_url: str) -> str:
+    """A real service-account key whose token endpoint is the fake's."""
+    pem = private_key_pem()
     return json.dumps(
         {
             "type": "service_account",

@@ -72,6 +72,8 @@ def test_manual_run_inputs() -> None:
     inputs = SYNC["on"]["workflow_dispatch"]["inputs"]
     assert inputs["full_refresh"]["type"] == inputs["dry_run"]["type"] == "boolean"
     assert {"backfill_from", "backfill_to"} <= set(inputs)
+    assert inputs["init"]["type"] == "boolean"
+    assert step("etl init")["if"] == "inputs.init"
 
 
 def test_a_running_write_is_never_cancelled() -> None:
@@ -159,6 +161,7 @@ def test_the_workflow_runs_the_commands_it_should() -> None:
     assert ("doctor", "") in used
     assert ("backfill", "--from") in used
     assert ("sync", "--dry-run") in used
+    assert ("init", "") in used
 
 
 @pytest.mark.parametrize(("command", "flag"), _params())
@@ -250,12 +253,20 @@ if [[ "$1 $2" == "issue list" ]]; then cat "$FAKE_GH_OPEN"; fi
 """
 
 
-@pytest.fixture
-def failed_sync(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """A sync step that failed: Traffy down. Returns the next step's env and a fake gh."""
-    env = step_env(tmp_path, "http://127.0.0.1:9")
-    result = run_script("run-sync.sh", env, tmp_path)
+@pytest.fixture(scope="module")
+def failed_log(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """etl-stderr.log of a sync step that failed (Traffy down), made once for the module."""
+    folder = tmp_path_factory.mktemp("failed-sync")
+    result = run_script("run-sync.sh", step_env(folder, "http://127.0.0.1:9"), folder)
     assert result.returncode == 1
+    return (folder / "etl-stderr.log").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def failed_sync(failed_log: str, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The failure step's workspace after that sync, with a fake gh on PATH."""
+    (tmp_path / "etl-stderr.log").write_text(failed_log, encoding="utf-8")
+    env = step_env(tmp_path, "http://127.0.0.1:9")
     gh = tmp_path / "bin" / "gh"
     gh.parent.mkdir()
     gh.write_text(FAKE_GH, encoding="utf-8")
