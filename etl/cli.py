@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -55,6 +55,13 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
 ]
+FeedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--feed",
+        help="Traffy feed: v1 (geojson/v1, default) or search (/share/teamchadchart/search).",
+    ),
+]
 SpreadsheetOpt = Annotated[
     str | None,
     typer.Option(
@@ -104,11 +111,23 @@ def sync(
     spreadsheet_id: SpreadsheetOpt = None,
     dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
+    feed: FeedOpt = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Fetch the whole window again instead of new and still-open tickets.",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
-    """Extract the district's tickets, validate them and write the tabs."""
+    """Extract the district's new and still-open tickets, validate them and write the tabs.
+
+    The first run fetches the whole window; later runs continue from the cursor
+    kept in the output's _sync tab (see docs/extraction.md).
+    """
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors():
         settings = _settings(
@@ -118,9 +137,51 @@ def sync(
             until=_date(until),
             traffy_url=traffy_url,
             out=out,
+            feed=feed,
             spreadsheet_id=spreadsheet_id,
         )
-        result = ui.run(settings, dry_run=dry_run)
+        result = ui.run(
+            lambda progress: pipeline.run_sync(
+                settings, dry_run=dry_run, full_refresh=full_refresh, progress=progress
+            )
+        )
+    ui.finish(result, settings)
+
+
+@app.command()
+def backfill(
+    from_: Annotated[
+        str, typer.Option("--from", help="First month to load, YYYY-MM (e.g. 2023-04).")
+    ],
+    to: Annotated[str, typer.Option("--to", help="Last month to load, YYYY-MM (inclusive).")],
+    district: DistrictOpt = None,
+    traffy_url: TraffyUrlOpt = None,
+    out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Load whole months from Traffy's monthly CSV files into the tabs (history).
+
+    Each month's file is streamed and merged with the tickets already in the
+    output; a month that is not published fails the run and nothing is written.
+    """
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
+        settings = _settings(
+            config,
+            district=district,
+            traffy_url=traffy_url,
+            out=out,
+            spreadsheet_id=spreadsheet_id,
+        )
+        result = ui.run(
+            lambda progress: pipeline.run_backfill(
+                settings, first_month=from_, last_month=to, progress=progress
+            )
+        )
     ui.finish(result, settings)
 
 
@@ -177,7 +238,7 @@ def demo(
             traffy_url=server.url,
             out=out,
         )
-        result = ui.run(settings)
+        result = ui.run(lambda progress: pipeline.run_sync(settings, progress=progress))
     ui.finish(result, settings)
 
 
@@ -246,6 +307,7 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
         f"  fetched    {e.records} records in {e.pages} pages",
+        *_plan_lines(result),
         f"  district   {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
@@ -276,6 +338,25 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
     return lines
 
 
+def _plan_lines(result: pipeline.SyncResult) -> list[str]:
+    """How the run chose what to fetch, and the schema drift it saw."""
+    e, plan = result.extract, result.plan
+    lines = []
+    if plan is not None:
+        line = f"  {plan.mode:<10} feed {result.feed}, {len(plan.new)} window(s)"
+        if plan.mode == "incremental":
+            line += (
+                f" of new tickets + {len(plan.refresh)} refreshing {plan.open_tickets} open tickets"
+            )
+        if e.rescans or e.splits:
+            line += f"; {e.rescans} re-scans on drift, {e.splits} windows split"
+        lines.append(line + f"; {result.complaints_total} tickets in the tabs")
+    if e.unknown_fields:
+        names = ", ".join(f"{n} x{c}" for n, c in sorted(e.unknown_fields.items()))
+        lines.append(f"  unknown fields ignored: {names}")
+    return lines
+
+
 @dataclass
 class _Ui:
     """How this invocation talks: verbosity, log format, and whether a person watches."""
@@ -300,11 +381,11 @@ class _Ui:
         logs.setup(verbosity, log_format, sys.stderr, console)
         return cls(verbosity, log_format, console)
 
-    def run(self, settings: Settings, *, dry_run: bool = False) -> pipeline.SyncResult:
-        """``run_sync`` with the progress display (terminal) or progress log lines."""
+    def run(self, work: Callable[[pipeline.Progress], pipeline.SyncResult]) -> pipeline.SyncResult:
+        """Run ``work`` (a sync or backfill) with the progress display or progress log lines."""
         progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
         with progress:
-            result = pipeline.run_sync(settings, dry_run=dry_run, progress=progress)
+            result = work(progress)
             progress.close(result.load.rows_written)
         return result
 

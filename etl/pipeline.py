@@ -1,7 +1,10 @@
 """``run_sync``: extract -> validate -> transform -> load, with counts for each step.
 
 Extraction and validation finish before anything is written: a run that
-fails there leaves every tab as it was.
+fails there leaves every tab as it was. Syncs are incremental: the sink's
+``_sync`` tab holds the cursor, and the complaints already in the sink are
+merged with the fresh ones so the tabs always cover every month
+(see ``etl.traffy.incremental`` and ``docs/extraction.md``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -18,13 +21,24 @@ from typing import Any, Protocol
 import pandas as pd
 import requests
 
-from etl import kpi, transform
-from etl.errors import EtlError, ValidationFailed
-from etl.models import BANGKOK, Reject
+from etl import kpi, stored, transform
+from etl.errors import ConfigError, EtlError, ValidationFailed
+from etl.models import BANGKOK, Complaint, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, RunRecord, Sink
-from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract
+from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract, monthly_csv
 from etl.traffy.client import RetryPolicy
+from etl.traffy.extract import FEEDS, identity
+from etl.traffy.incremental import (
+    SyncPlan,
+    SyncState,
+    days_of,
+    district_rate,
+    feed1_rate,
+    merge,
+    observed_rate,
+    plan_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +58,11 @@ class SyncResult:
     run_id: str = ""
     preview: str | None = None
     """With ``dry_run``: what the load would have changed; nothing was written."""
+    plan: SyncPlan | None = None
+    """What was fetched: ``full``, ``range``, ``incremental`` or ``backfill`` windows."""
+    feed: str = "v1"
+    complaints_total: int = 0
+    """Tickets in the tabs after the merge with earlier runs."""
 
     @property
     def seconds(self) -> float:
@@ -110,6 +129,7 @@ def make_client(settings: Settings, session: requests.Session | None = None) -> 
             attempts=settings.retry_attempts,
             backoff_initial=settings.retry_backoff_initial,
             backoff_max=settings.retry_backoff_max,
+            budget=settings.retry_budget,
         ),
     )
 
@@ -138,78 +158,282 @@ def run_sync(
     session: requests.Session | None = None,
     now: datetime | None = None,
     dry_run: bool = False,
+    full_refresh: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Sync the district's tickets of the window into the sink and return the counts.
+    """Sync the district's new and still-open tickets into the sink and return the counts.
 
+    The first run (or ``full_refresh``) fetches the whole window; later runs
+    fetch what may have changed since the cursor in the sink's ``_sync`` tab.
     Every run, failed ones included, is logged with ``sink.record_run`` (not a
     dry run: it changes nothing).
     """
     # Whole seconds: stamps must survive a round trip through any sink unchanged.
     now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
     since, until = default_window(settings, now.date())
-    sink = sink or make_sink(settings)
-    run_id = uuid.uuid4().hex[:12]
-    stages: dict[str, float] = {}
-    extraction: Extraction | None = None
-    try:
+    target = sink or make_sink(settings)
+
+    def work(run: _Run) -> SyncResult:
+        stages: dict[str, float] = {}
         if progress:
-            progress.stage("extract")
+            progress.stage("read")
         started = time.perf_counter()
-        client = make_client(settings, session)
-        extraction = extract(
-            client,
+        previous = target.read_tabs(stored.TABS_READ)
+        state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
+        kept = stored.complaints_from_tabs(previous)
+        plan = plan_sync(
+            state,
+            kept,
             district=settings.district,
             since=since,
             until=until,
-            page_size=settings.page_size,
+            explicit_since=settings.since is not None,
+            full_refresh=full_refresh,
             window_days=settings.window_days,
+            overlap_days=settings.sync_overlap_days,
+            page_size=settings.page_size,
+            is_open=_open_predicate(settings),
+            records_per_day=observed_rate(state)
+            or (feed1_rate if settings.feed == "v1" else district_rate(kept)),
+        )
+        if not plan.keep_stored:
+            kept, previous = [], {}
+        stages["read"] = time.perf_counter() - started
+
+        if progress:
+            progress.stage("extract")
+        started = time.perf_counter()
+        run.extraction = extract(
+            make_client(settings, session),
+            district=settings.district,
+            spans=plan.spans,
+            feed=FEEDS[settings.feed],
+            page_size=settings.page_size,
+            max_window_pages=settings.max_window_pages,
+            concurrency=settings.concurrency,
             on_page=progress.page if progress else None,
         )
+        extraction = run.extraction
         stages["extract"] = time.perf_counter() - started
         _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
 
+        complaints = merge(kept, extraction.complaints, extraction.windows, identity)
+        first = min((f for f, _ in plan.spans), default=since)
+        # The observed density prices later refresh windows; an incremental
+        # run's few windows say little about it, so only full scans update it.
+        density = state.records_per_day
+        if plan.mode != "incremental" and plan.spans:
+            density = round(extraction.info.records / days_of(plan.spans), 1)
+        new_state = SyncState(
+            district=settings.district,
+            feed=settings.feed,
+            cursor=_newest(complaints, state.cursor),
+            covered_since=min(first, state.covered_since or first),
+            records_per_day=density,
+        )
+        result = SyncResult(
+            district=settings.district,
+            since=first,
+            until=until,
+            output=target.description,
+            extract=extraction.info,
+            load=LoadInfo(),
+            plan=plan,
+            feed=settings.feed,
+        )
+        return _publish(
+            settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
+            result, dry_run, progress,
+        )  # fmt: skip
+
+    return _logged(target, now, dry_run, work)
+
+
+def run_backfill(
+    settings: Settings,
+    *,
+    first_month: str,
+    last_month: str,
+    sink: Sink | None = None,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Load whole months from the monthly CSV files, merged with what the sink holds.
+
+    The months' files are authoritative for tickets created in those months;
+    the sync cursor only moves forward, so a later ``etl sync`` continues
+    incrementally.
+    """
+    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
+    try:
+        month_list = monthly_csv.months(first_month, last_month)
+    except ValueError as error:
+        raise ConfigError(f"Invalid months (use YYYY-MM): {error}") from None
+    target = sink or make_sink(settings)
+    registration = {
+        "name": settings.backfill_name,
+        "org": settings.backfill_org,
+        "purpose": settings.backfill_purpose,
+        "email": settings.backfill_email,
+    }
+
+    def work(run: _Run) -> SyncResult:
+        stages: dict[str, float] = {}
         if progress:
-            progress.stage("transform")
+            progress.stage("read")
         started = time.perf_counter()
-        previous = sink.read_tabs(["kpi_monthly", "rejects"])
-        frame = transform.complaints_frame(extraction.complaints)
-        tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, now), now)
-        tabs["kpi_monthly"] = transform.carry_stamps(
-            tabs["kpi_monthly"], previous.get("kpi_monthly"), ["month"], "as_of"
-        )
-        tabs["rejects"] = transform.carry_stamps(
-            tabs["rejects"], previous.get("rejects"), ["reject_id"], "rejected_at"
-        )
-        stages["transform"] = time.perf_counter() - started
+        previous = target.read_tabs(stored.TABS_READ)
+        state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
+        kept = stored.complaints_from_tabs(previous)
+        if state.district is not None and state.district != settings.district:
+            kept, previous, state = [], {}, SyncState()
+        stages["read"] = time.perf_counter() - started
 
         if progress:
-            progress.stage("load")
+            progress.stage("extract")
         started = time.perf_counter()
-        preview = sink.preview(tabs) if dry_run else None
-        load = LoadInfo() if dry_run else sink.write_tabs(tabs)
-        stages["load"] = time.perf_counter() - started
+        run.extraction = monthly_csv.extract_months(
+            make_client(settings, session),
+            month_list,
+            settings.district,
+            registration,
+            concurrency=settings.concurrency,
+        )
+        extraction = run.extraction
+        stages["extract"] = time.perf_counter() - started
+        _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+
+        complaints = merge(kept, extraction.complaints, extraction.windows, identity)
+        first, until = extraction.windows[0][0], extraction.windows[-1][1]
+        new_state = SyncState(
+            district=settings.district,
+            feed=state.feed or settings.feed,
+            cursor=_newest(complaints, state.cursor),
+            covered_since=min(first, state.covered_since or first),
+            records_per_day=state.records_per_day,
+        )
+        result = SyncResult(
+            district=settings.district,
+            since=first,
+            until=until,
+            output=target.description,
+            extract=extraction.info,
+            load=LoadInfo(),
+            plan=SyncPlan("backfill", list(extraction.windows)),
+            feed="csv",
+        )
+        return _publish(
+            settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
+            result, False, progress,
+        )  # fmt: skip
+
+    return _logged(target, now, False, work)
+
+
+@dataclass
+class _Run:
+    """What a run's log needs to know, filled in as the run goes."""
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    extraction: Extraction | None = None
+
+
+def _logged(
+    sink: Sink, now: datetime, dry_run: bool, work: Callable[[_Run], SyncResult]
+) -> SyncResult:
+    """Run ``work`` and log its outcome in the sink (a dry run changes nothing)."""
+    run = _Run()
+    try:
+        result = work(run)
     except EtlError as error:
         if not dry_run:
-            _record(sink, run_id, now, extraction, None, type(error).__name__, str(error))
+            _record(sink, run.run_id, now, run.extraction, None, type(error).__name__, str(error))
         raise
     if not dry_run:
-        _record(sink, run_id, now, extraction, load, "ok", None)
+        _record(sink, run.run_id, now, run.extraction, result.load, "ok", None)
+    result.run_id = run.run_id
+    return result
 
-    complaints = tabs["complaints"]
-    unknown = complaints.loc[complaints["state_group"] == "unknown", "state"]
-    return SyncResult(
-        district=settings.district,
-        since=since,
-        until=until,
-        output=sink.description,
-        extract=extraction.info,
-        load=load,
-        unknown_states=dict(Counter(unknown.fillna(""))),
-        stage_seconds=stages,
-        run_id=run_id,
-        preview=preview,
+
+def _publish(
+    settings: Settings,
+    sink: Sink,
+    complaints: list[Complaint],
+    rejects: Sequence[Reject],
+    previous: dict[str, pd.DataFrame],
+    state: SyncState,
+    now: datetime,
+    stages: dict[str, float],
+    result: SyncResult,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Transform the merged complaints into every tab and write them in one load."""
+    if progress:
+        progress.stage("transform")
+    started = time.perf_counter()
+    frame = transform.complaints_frame(complaints)
+    ids = {c.ticket_id for c in complaints}
+    rejects_tab = _merged_rejects(previous.get("rejects"), transform.rejects_tab(rejects, now), ids)
+    tabs = build_tabs(frame, settings, rejects_tab, now)
+    tabs["kpi_monthly"] = transform.carry_stamps(
+        tabs["kpi_monthly"], previous.get("kpi_monthly"), ["month"], "as_of"
     )
+    tabs["rejects"] = transform.carry_stamps(
+        tabs["rejects"], previous.get("rejects"), ["reject_id"], "rejected_at"
+    )
+    tabs[stored.SYNC_TAB] = state.to_frame()
+    stages["transform"] = time.perf_counter() - started
+
+    if progress:
+        progress.stage("load")
+    started = time.perf_counter()
+    if dry_run:
+        result.preview = sink.preview(tabs)
+    else:
+        result.load = sink.write_tabs(tabs)
+    stages["load"] = time.perf_counter() - started
+
+    complaints_tab = tabs["complaints"]
+    unknown = complaints_tab.loc[complaints_tab["state_group"] == "unknown", "state"]
+    result.unknown_states = dict(Counter(unknown.fillna("")))
+    result.stage_seconds = stages
+    result.complaints_total = len(complaints_tab)
+    return result
+
+
+def _merged_rejects(
+    previous: pd.DataFrame | None, current: pd.DataFrame, valid_ids: set[str]
+) -> pd.DataFrame:
+    """Earlier runs' rejects stay quarantined until their ticket comes back valid."""
+    if previous is None or previous.empty:
+        return current
+    still = previous[~previous["ticket_id"].isin(valid_ids)]
+    if current.empty:
+        return still.reset_index(drop=True)
+    merged = pd.concat([still, current], ignore_index=True)
+    return merged.drop_duplicates(subset=["reject_id"], keep="first").reset_index(drop=True)
+
+
+def _open_predicate(settings: Settings) -> Callable[[Complaint], bool]:
+    """Open = not finished and not irrelevant, by the configured state groups."""
+    groups = settings.state_group_of()
+
+    def is_open(complaint: Complaint) -> bool:
+        group = groups.get(complaint.state) or transform.STATE_TYPE_GROUPS.get(
+            complaint.state_type or ""
+        )
+        return group not in ("finished", "irrelevant")
+
+    return is_open
+
+
+def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetime | None:
+    newest = max((c.created_at for c in complaints), default=None)
+    if cursor is None or newest is None:
+        return newest or cursor
+    return max(newest, cursor)
 
 
 def _record(

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     )
 
     district: str = Field(min_length=1)
-    feed: Literal["v1"] = "v1"
+    feed: Literal["v1", "search"] = "v1"
     traffy_url: str = "https://publicapi.traffy.in.th"
     out: Path = Path("output")
     since: date | None = None
@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     retry_backoff_max: float = Field(default=30.0, ge=0)
     max_invalid_share: float = Field(default=0.05, ge=0, le=1)
     warn_invalid_share: float = Field(default=0.01, ge=0, le=1)
+    retry_budget: float = Field(default=300.0, gt=0)
+    concurrency: int = Field(default=2, ge=1, le=8)
+    max_window_pages: int = Field(default=20, ge=1)
+    sync_overlap_days: int = Field(default=2, ge=0)
+    backfill_name: str = "traffy-etl"
+    backfill_org: str = ""
+    backfill_purpose: str = "district office monthly report"
+    backfill_email: str = ""
     state_groups: dict[str, list[str]] = Field(default_factory=dict)
     tabs: dict[str, str] = Field(default_factory=dict)
     spreadsheet_id: str | None = None

@@ -116,6 +116,17 @@ class RejectRow(Row):
     rejected_at: datetime = col("When it was rejected (Asia/Bangkok)", "เวลาที่ตรวจพบ")
 
 
+class SyncRow(Row):
+    """One row per key of the sync state (tab ``_sync``): not for Looker Studio.
+
+    Kept in the sink itself so a cron run on a fresh machine and a run from a
+    terminal continue from the same cursor (``etl.traffy.incremental``).
+    """
+
+    key: str = col("State key: district, feed, cursor, covered_since, records_per_day", "คีย์")
+    value: str | None = col("The key's value as text (ISO dates, Asia/Bangkok)", "ค่า")
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -130,6 +141,8 @@ class TabSpec:
     name: str
     row_model: type[Row]
     key: tuple[str, ...]
+    for_looker: bool = True
+    """False for the pipeline's own bookkeeping tabs (hidden in Sheets)."""
 
     @property
     def columns(self) -> list[Column]:
@@ -184,6 +197,7 @@ TABS: dict[str, TabSpec] = {
         TabSpec("complaint_orgs", ComplaintOrgRow, ("ticket_id", "organization")),
         TabSpec("kpi_monthly", KpiMonthlyRow, ("month",)),
         TabSpec("rejects", RejectRow, ("reject_id",)),
+        TabSpec("_sync", SyncRow, ("key",), for_looker=False),
     )
 }
 """Every pipeline-owned tab, by id, in the order they are written."""

@@ -121,10 +121,6 @@ def test_commands_in_deploy_exist_with_their_options() -> None:
     commands += re.findall(r"\.venv/bin/etl (\w+)([^\n]*)", DEPLOY)
     assert {"init", "doctor", "sync"} <= {name for name, _ in commands}
     for name, rest in commands:
-        if name == "backfill":  # lands with the backfill issue; see test_workflows PENDING
-            continue
         assert name in COMMANDS, f"docs/deploy.md runs etl {name}, which does not exist"
         for flag in re.findall(r"--[\w-]+", rest):
-            if flag == "--full-refresh":  # idem
-                continue
             assert flag in options_of(COMMANDS[name]), f"etl {name} has no {flag}"

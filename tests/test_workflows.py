@@ -34,7 +34,7 @@ COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[
 # Commands and options the workflow uses that other issues are still adding.
 # Strict xfail: when one lands, its test passes unexpectedly and fails the
 # suite, so this list cannot go stale.
-PENDING = {"backfill", "--full-refresh"}
+PENDING: set[str] = set()
 
 
 def load(name: str) -> dict[str, Any]:
@@ -239,7 +239,6 @@ def test_manual_dry_run(traffy: FakeTraffy, tmp_path: Path) -> None:
     assert not (tmp_path / "output").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="etl backfill has not landed yet")
 def test_manual_backfill(traffy: FakeTraffy, tmp_path: Path) -> None:
     env = step_env(tmp_path, traffy.url, backfill_from="2023-04", backfill_to="2023-05")
     result = run_script("run-sync.sh", env, tmp_path)

@@ -1,26 +1,45 @@
-"""A fake Traffy feed-1 server: recorded-shape pages, with faults on demand.
+"""A fake Traffy server: feed 1, feed 2 and the monthly CSV files, with faults on demand.
 
-It honours ``limit`` (capped at 1000), ``offset``, ``sort`` (``asc``, else
+Feed 1 honours ``limit`` (capped at 1000), ``offset``, ``sort`` (``asc``, else
 newest first), ``start`` and ``end`` (creation dates, inclusive, used as a
-pair) and ignores ``district`` as the real feed does. Faults are scripted
-per request with :meth:`FakeTraffy.script`; every request is logged.
+pair) and ignores ``district`` as the real feed does. Feed 2 (``search``)
+serves the same tickets as rows of its own shape with HTTP 201 and filters
+``district`` on the server. The CSV download serves a month's tickets in the
+24-column layout (or the legacy 16), BOM first, and the HTTP-200 "File not
+found" page for a month it has no tickets of. Faults are scripted per request
+with :meth:`FakeTraffy.script`; every request is logged.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import orjson
 
 FEED1_PATH = "/teamchadchart-stat-api/geojson/v1"
+SEARCH_PATH = "/share/teamchadchart/search"
+CSV_PATH = "/teamchadchart-stat-api/download/bangkok_monthly"
 MAX_LIMIT = 1000
+CSV_COLUMNS = (
+    "ticket_id", "type", "organization", "comment", "coords", "photo", "photo_after",
+    "address", "subdistrict", "district", "province", "timestamp", "state", "star",
+    "count_reopen", "last_activity", "organization_action", "duration_minutes_inprogress",
+    "duration_minutes_finished", "duration_minutes_total", "timestamp_inprogress",
+    "timestamp_finished", "message_id", "problemtype_tag",
+)  # fmt: skip
+NOT_FOUND_PAGE = (
+    b"<html><head><title>File not found</title></head><body>File not found</body></html>"
+)
 
 
 @dataclass
@@ -46,9 +65,12 @@ class Fault:
 class FakeTraffy:
     """Serves ``features`` (feed-1 GeoJSON features) as the real API would page them."""
 
-    def __init__(self, features: Iterable[dict[str, Any]], latency: float = 0.0) -> None:
+    def __init__(
+        self, features: Iterable[dict[str, Any]], latency: float = 0.0, csv_columns: int = 24
+    ) -> None:
         self.features = sorted(features, key=lambda f: str(f["properties"].get("timestamp")))
         self.latency = latency
+        self.csv_columns = csv_columns
         self.requests: list[dict[str, list[str]]] = []
         self._faults: list[Fault] = []
         self._shifts: dict[tuple[str, str], int] = {}
@@ -82,8 +104,8 @@ class FakeTraffy:
         """Call ``hook(request_number)`` before answering, e.g. to add tickets (drift)."""
         self._on_request = hook
 
-    def page(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        """The envelope the real feed returns for this query."""
+    def page(self, query: dict[str, list[str]], district: str = "") -> dict[str, Any]:
+        """The envelope the real feed returns for this query (``district``: feed 2's filter)."""
         limit = min(int(query.get("limit", ["300"])[0]), MAX_LIMIT)
         window = (query.get("start", [""])[0], query.get("end", [""])[0])
         offset = max(0, int(query.get("offset", ["0"])[0]) - self._shifts.get(window, 0))
@@ -92,6 +114,8 @@ class FakeTraffy:
             first = date.fromisoformat(query["start"][0])
             last = date.fromisoformat(query["end"][0])
             selected = [f for f in selected if _in_window(f, first, last)]
+        if district:
+            selected = [f for f in selected if _district_of(f) == district]
         if query.get("sort", [""])[0].lower() != "asc":
             selected = selected[::-1]
         chunk = selected[offset : offset + limit]
@@ -107,6 +131,50 @@ class FakeTraffy:
             "count": len(chunk),
             "features": chunk,
         }
+
+    def add(self, *features: dict[str, Any]) -> None:
+        """Insert tickets (kept in creation order), e.g. between two page requests."""
+        with self._lock:
+            self.features = sorted(
+                [*self.features, *features], key=lambda f: str(f["properties"].get("timestamp"))
+            )
+
+    def search_page(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """Feed 2's answer: the district's tickets as search rows, filtered on the server."""
+        district = query.get("district", [""])[0].removeprefix("เขต")
+        envelope = self.page({**query, "sort": [query.get("sort", ["ASC"])[0]]}, district)
+        return {"status": "success", "total": envelope["total"], "results": [
+            search_row(f) for f in envelope["features"]
+        ]}  # fmt: skip
+
+    def csv_month(self, file_name: str) -> bytes | None:
+        """The month's CSV file (BOM first), or ``None`` when the month has no tickets."""
+        chunks = self.csv_chunks(file_name)
+        return None if chunks is None else b"".join(chunks)
+
+    def csv_chunks(self, file_name: str, rows_per_chunk: int = 200) -> Iterator[bytes] | None:
+        """The month's CSV file in chunks, as a server streams it (``None``: no such month)."""
+        month = file_name.removeprefix("bangkok_")
+        rows = [f for f in self.features if str(f["properties"].get("timestamp", ""))[:7] == month]
+        if not rows:
+            return None
+        columns = CSV_COLUMNS[: self.csv_columns]
+
+        def generate() -> Iterator[bytes]:
+            out = io.StringIO(newline="")
+            writer = csv.writer(out, lineterminator="\n")
+            out.write("\ufeff")
+            writer.writerow(columns)
+            for index, feature in enumerate(rows, 1):
+                row = csv_row(feature)
+                writer.writerow([row.get(c, "") for c in columns])
+                if index % rows_per_chunk == 0:
+                    yield out.getvalue().encode("utf-8")
+                    out.seek(0)
+                    out.truncate()
+            yield out.getvalue().encode("utf-8")
+
+        return generate()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -134,7 +202,7 @@ class FakeTraffy:
                     fake._on_request(number)
                 if fake.latency:
                     time.sleep(fake.latency)
-                if parts.path != FEED1_PATH:
+                if parts.path not in (FEED1_PATH, SEARCH_PATH, CSV_PATH):
                     self._send(404, b'{"detail":"Not Found"}')
                     return
                 if fault and fault.hang:
@@ -153,7 +221,26 @@ class FakeTraffy:
                     window = (query.get("start", [""])[0], query.get("end", [""])[0])
                     with fake._lock:
                         fake._shifts[window] = fake._shifts.get(window, 0) + 1
-                self._send(200, orjson.dumps(fake.page(query)))
+                if parts.path == SEARCH_PATH:
+                    self._send(201, orjson.dumps(fake.search_page(query)))
+                elif parts.path == CSV_PATH:
+                    chunks = fake.csv_chunks(query.get("file_name", [""])[0])
+                    if chunks is None:
+                        self._send(200, NOT_FOUND_PAGE, {"Content-Type": "text/html"})
+                    else:
+                        self._stream(chunks)
+                else:
+                    self._send(200, orjson.dumps(fake.page(query)))
+
+            def _stream(self, chunks: Iterator[bytes]) -> None:
+                """A file of unknown length: no Content-Length, the end is the close."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                for chunk in chunks:
+                    self.wfile.write(chunk)
 
             def _send(
                 self, status: int, body: bytes, headers: dict[str, str] | None = None
@@ -179,3 +266,98 @@ def _in_window(feature: dict[str, Any], first: date, last: date) -> bool:
     except ValueError:
         return True
     return first <= created <= last
+
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+
+
+def _district_of(feature: dict[str, Any]) -> str:
+    """The district the real server would file a ticket under."""
+    properties = feature.get("properties") or {}
+    value = properties.get("district")
+    if isinstance(value, str) and value.strip():
+        return value.strip().removeprefix("เขต")
+    address = str(properties.get("address") or "").replace("เขต ", "เขต")
+    for part in address.split():
+        if part.startswith("เขต"):
+            return part.removeprefix("เขต")
+    return ""
+
+
+def utc_text(value: Any) -> Any:
+    """Feed 1's naive Bangkok time as feed 2's ``2023-05-16 07:59:20.000000+00``."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    try:
+        moment = datetime.fromisoformat(value).replace(tzinfo=BANGKOK).astimezone(UTC)
+    except ValueError:
+        return value  # a broken timestamp stays broken
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00"
+
+
+def _types(p: dict[str, Any]) -> list[str]:
+    """A feature's types: the fondue list, else feed 1's comma-joined ``type``."""
+    listed = p.get("problem_type_fondue")
+    if listed:
+        return list(listed)
+    return [t.strip() for t in str(p.get("type") or "").split(",") if t.strip()]
+
+
+def _pg_array(items: Any) -> str:
+    if not items:
+        return "{}"
+    return "{" + ",".join('"' + str(i).replace('"', '\\"') + '"' for i in items) + "}"
+
+
+def search_row(feature: dict[str, Any]) -> dict[str, Any]:
+    """A feed-1 feature in feed 2's 2023 row shape: UTC times, strings, no district."""
+    p = dict(feature.get("properties") or {})
+    point = (feature.get("geometry") or {}).get("coordinates")
+    row: dict[str, Any] = {
+        "type": _pg_array(_types(p)),
+        "org": ",".join(p.get("org") or []),
+        "description": p.get("description"),
+        "ticket_id": p.get("ticket_id"),
+        "coords": [f"{point[0]:.5f}", f"{point[1]:.5f}"] if point else None,
+        "photo_url": p.get("photo_url"),
+        "after_photo": p.get("after_photo"),
+        "address": p.get("address"),
+        "timestamp": utc_text(p.get("timestamp")),
+        "problem_type_abdul": _types(p) or [""],
+        "star": None if p.get("star") is None else str(p.get("star")),
+        "count_reopen": None if p.get("count_reopen") is None else str(p.get("count_reopen")),
+        "note": p.get("note"),
+        "state": p.get("state"),
+        "last_activity": utc_text(p.get("last_activity")),
+        "message_id": p.get("message_id"),
+    }
+    return row
+
+
+def csv_row(feature: dict[str, Any]) -> dict[str, Any]:
+    """A feed-1 feature as a row of the monthly CSV file."""
+    p = feature.get("properties") or {}
+    point = (feature.get("geometry") or {}).get("coordinates") or [0, 0]
+    return {
+        "ticket_id": p.get("ticket_id") or "",
+        "type": _pg_array(_types(p)),
+        "organization": ",".join(p.get("org") or []),
+        "comment": p.get("description") or "",
+        "coords": f"{point[0]:.5f},{point[1]:.5f}",
+        "photo": p.get("photo_url") or "",
+        "photo_after": p.get("after_photo") or "",
+        "address": p.get("address") or "",
+        "subdistrict": p.get("subdistrict") or "",
+        "district": p.get("district") or "",
+        "province": p.get("province") or "",
+        "timestamp": utc_text(p.get("timestamp")),
+        "state": p.get("state") or "",
+        "star": "" if p.get("star") is None else p.get("star"),
+        "count_reopen": p.get("count_reopen") if p.get("count_reopen") is not None else "",
+        "last_activity": utc_text(p.get("last_activity")) or "",
+        "organization_action": ",".join(p.get("org_action") or []),
+        "timestamp_inprogress": utc_text(p.get("timestamp_inprogress")) or "",
+        "timestamp_finished": utc_text(p.get("timestamp_finished")) or "",
+        "message_id": "" if p.get("message_id") is None else p.get("message_id"),
+        "problemtype_tag": "",
+    }

@@ -9,11 +9,12 @@ else is fatal. When retries run out, the error names the URL and the fix.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -23,12 +24,15 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_random_exponential,
 )
 
 from etl.errors import TraffyFatal, TraffyUnreachable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 USER_AGENT = "traffy-etl (+https://github.com/; district office report)"
 
@@ -49,6 +53,8 @@ class RetryPolicy:
     attempts: int = 5
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
+    budget: float = 300.0
+    """Seconds one request may spend in all, retries and waits included."""
 
 
 class TraffyClient:
@@ -72,6 +78,7 @@ class TraffyClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.requests = 0
+        self._count_lock = threading.Lock()  # pages of several windows run in threads
 
     def get_json(
         self,
@@ -85,21 +92,52 @@ class TraffyClient:
         fatal error when the feed says something went wrong inside a 200.
         """
         url = f"{self.base_url}{path}"
+        return self._retrying(url, lambda: self._get_once(url, params, check))
+
+    def get_stream(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        consume: Callable[[requests.Response], T],
+    ) -> T:
+        """GET ``path`` as a stream and return ``consume(response)``, retrying the whole read.
+
+        For large files: the body is never held in memory by the client.
+        ``consume`` may raise ``RetriableResponse`` or a fatal error itself.
+        """
+        url = f"{self.base_url}{path}"
+
+        def attempt() -> T:
+            with self._count_lock:
+                self.requests += 1
+            with self.session.get(
+                url, params=dict(params), timeout=self.timeout, stream=True
+            ) as response:
+                self._check_status(url, response)
+                try:
+                    return consume(response)
+                except requests.exceptions.ChunkedEncodingError:
+                    raise RetriableResponse("the download broke off") from None
+
+        return self._retrying(url, attempt)
+
+    def _retrying(self, url: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` under the retry policy; map what is left to our errors."""
         retrying = Retrying(
             retry=retry_if_exception_type(
                 (requests.ConnectionError, requests.Timeout, RetriableResponse)
             ),
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_after_attempt(self.retry.attempts) | stop_after_delay(self.retry.budget),
             wait=self._wait,
             before_sleep=self._log_retry,
             reraise=True,
         )
         try:
-            return retrying(self._get_once, url, params, check)
+            return retrying(attempt)
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TraffyUnreachable(
                 f"Could not reach the Traffy API at {_public(url)} "
-                f"({type(error).__name__} after {self.retry.attempts} attempts). "
+                f"({type(error).__name__}, gave up after {_attempts(retrying)} attempts). "
                 "Check the network connection, or point --traffy-url at a reachable host."
             ) from None
         except requests.RequestException as error:
@@ -109,17 +147,11 @@ class TraffyClient:
         except RetriableResponse as error:
             raise TraffyUnreachable(
                 f"The Traffy API at {_public(url)} kept failing ({error.reason}, "
-                f"{self.retry.attempts} attempts). It may be overloaded: try again later."
+                f"{_attempts(retrying)} attempts). It may be overloaded: try again later."
             ) from None
 
-    def _get_once(
-        self,
-        url: str,
-        params: Mapping[str, Any],
-        check: Callable[[dict[str, Any]], None] | None,
-    ) -> dict[str, Any]:
-        self.requests += 1
-        response = self.session.get(url, params=dict(params), timeout=self.timeout)
+    @staticmethod
+    def _check_status(url: str, response: requests.Response) -> None:
         status = response.status_code
         if status == 429 or status >= 500:
             raise RetriableResponse(f"HTTP {status}", _retry_after(response))
@@ -128,6 +160,18 @@ class TraffyClient:
                 f"The Traffy API refused {_public(url)} with HTTP {status}. "
                 "The API may have changed: check --traffy-url and the feed setting."
             )
+
+    def _get_once(
+        self,
+        url: str,
+        params: Mapping[str, Any],
+        check: Callable[[dict[str, Any]], None] | None,
+    ) -> dict[str, Any]:
+        with self._count_lock:
+            self.requests += 1
+        response = self.session.get(url, params=dict(params), timeout=self.timeout)
+        self._check_status(url, response)
+        status = response.status_code
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -160,6 +204,10 @@ class TraffyClient:
             state.attempt_number,
             wait,
         )
+
+
+def _attempts(retrying: Retrying) -> int:
+    return int(retrying.statistics.get("attempt_number", 1))
 
 
 def _retry_after(response: requests.Response) -> float | None:

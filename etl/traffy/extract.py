@@ -1,22 +1,64 @@
-"""Extract a district's tickets for a creation-date range, and validate them.
+"""Extract a district's tickets for a list of creation-date windows, and validate them.
 
 Paging is by ascending creation time inside date windows, so tickets created
 while we page land after the cursor instead of shifting pages we have not
-read yet. Records repeated across pages or windows are de-duplicated by
-ticket id, keeping the most recently active copy.
+read yet. Each window is scanned page by page; a scan that sees drift (a
+ticket on two pages, ``total`` changing between pages) is thrown away and
+the window scanned again. A window too big to page safely is split in two.
+Windows are independent, so a small thread pool fetches several at once.
+Records repeated across pages or windows are de-duplicated by ticket
+identity, keeping the most recently active copy.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from etl.errors import TraffyUnreachable
 from etl.models import Complaint, Reject
-from etl.traffy import feed_v1
+from etl.traffy import feed_search, feed_v1
 from etl.traffy.client import TraffyClient
+
+log = logging.getLogger(__name__)
+
+MAX_SCANS = 3
+"""Scans of one window before drift is declared persistent."""
+
+
+class Feed(Protocol):
+    """What extraction needs of a feed module (``feed_v1``, ``feed_search``)."""
+
+    NAME: str
+    PATH: str
+
+    def page_params(
+        self, start: date, end: date, limit: int, offset: int, district: str
+    ) -> dict[str, str | int]: ...
+
+    def records_of(self, body: dict[str, Any]) -> list[Any] | None: ...
+
+    def total_of(self, body: dict[str, Any]) -> int | None: ...
+
+    def check_page(self, body: dict[str, Any]) -> None: ...
+
+    def in_district(self, record: Any, district: str) -> bool: ...
+
+    def to_complaint(self, record: Any) -> Complaint: ...
+
+    def ticket_id_of(self, record: Any) -> str | None: ...
+
+    def unknown_fields(self, record: Any) -> list[str]: ...
+
+
+FEEDS: dict[str, Feed] = {feed_v1.NAME: feed_v1, feed_search.NAME: feed_search}
+"""Feed modules by the ``feed`` setting's value."""
 
 
 @dataclass
@@ -31,6 +73,10 @@ class ExtractInfo:
     duplicates: int = 0
     valid: int = 0
     rejected: int = 0
+    windows: int = 0
+    rescans: int = 0
+    splits: int = 0
+    unknown_fields: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -38,6 +84,8 @@ class Extraction:
     complaints: list[Complaint]
     rejects: list[Reject]
     info: ExtractInfo = field(default_factory=ExtractInfo)
+    windows: list[tuple[date, date]] = field(default_factory=list)
+    """The windows scanned in full: authoritative for the tickets created in them."""
 
 
 def windows(since: date, until: date, days: int) -> Iterator[tuple[date, date]]:
@@ -49,91 +97,228 @@ def windows(since: date, until: date, days: int) -> Iterator[tuple[date, date]]:
         first = last + timedelta(days=1)
 
 
+@dataclass
+class _Scan:
+    """The raw records of one window, scanned without drift."""
+
+    first: date
+    last: date
+    records: list[Any]
+    pages: int
+    rescans: int = 0
+    splits: int = 0
+    parts: list[_Scan] = field(default_factory=list)
+
+
+class _Pager:
+    """Scans windows of one feed; shared by the worker threads (no mutable state)."""
+
+    def __init__(
+        self, client: TraffyClient, feed: Feed, district: str, page_size: int, max_pages: int
+    ) -> None:
+        self.client = client
+        self.feed = feed
+        self.district = district
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self.on_page: Callable[[int], None] | None = None
+        self._lock = threading.Lock()
+
+    def scan(self, first: date, last: date) -> _Scan:
+        """All records of the window, re-scanned on drift, split when too big."""
+        previous: list[str] | None = None
+        for attempt in range(MAX_SCANS):
+            outcome = self._scan_once(first, last)
+            if isinstance(outcome, _TooBig):
+                return self._split(first, last)
+            records, pages, drift = outcome
+            keys = [_raw_key(self.feed, r) for r in records]
+            # A stable repeat (the same answer twice) is the server's, not drift: accept it.
+            if not drift or keys == previous:
+                return _Scan(first, last, records, pages, rescans=attempt)
+            log.info("Drift while paging %s..%s (%s); scanning it again", first, last, drift)
+            previous = keys
+        raise TraffyUnreachable(
+            f"Tickets created {first}..{last} kept changing while being paged "
+            f"({MAX_SCANS} scans of {self.client.base_url}{self.feed.PATH}). "
+            "Traffy is being updated heavily: try again in a few minutes."
+        )
+
+    def _split(self, first: date, last: date) -> _Scan:
+        middle = first + (last - first) // 2
+        log.info("Window %s..%s holds too many tickets to page safely; splitting", first, last)
+        left, right = self.scan(first, middle), self.scan(middle + timedelta(days=1), last)
+        return _Scan(first, last, [], 0, splits=1, parts=[left, right])
+
+    def _scan_once(self, first: date, last: date) -> tuple[list[Any], int, str] | _TooBig:
+        # `end` is sent one day late: whether the API reads it as inclusive or
+        # exclusive, the window's last day is covered; the overlap is filtered out.
+        end = last + timedelta(days=1)
+        records: list[Any] = []
+        seen: set[str] = set()
+        totals: set[int] = set()
+        offset = pages = 0
+        drift = ""
+        while True:
+            if pages >= self.max_pages and first < last:
+                return _TooBig()
+            params = self.feed.page_params(first, end, self.page_size, offset, self.district)
+            body = self.client.get_json(self.feed.PATH, params, check=self.feed.check_page)
+            page = self.feed.records_of(body) or []
+            pages += 1
+            if self.on_page:
+                with self._lock:
+                    self.on_page(len(page))
+            total = self.feed.total_of(body)
+            if total is not None:
+                totals.add(total)
+                if pages == 1 and total > self.page_size * self.max_pages and first < last:
+                    return _TooBig()
+            keys = {_raw_key(self.feed, r) for r in page}
+            # Pages on to the end even after drift: two full scans that agree
+            # are a stable answer, whatever it repeats.
+            if keys & seen and not drift:
+                drift = "a ticket on two pages"
+            if len(totals) > 1 and not drift:
+                drift = f"total changed between pages: {sorted(totals)}"
+            seen |= keys
+            records.extend(page)
+            if len(page) < self.page_size:
+                return records, pages, drift
+            offset += len(page)
+
+
+class _TooBig:
+    """The window needs more pages than ``max_pages``: split it."""
+
+
 def extract(
     client: TraffyClient,
     *,
     district: str,
-    since: date,
-    until: date,
+    spans: Sequence[tuple[date, date]],
+    feed: Feed = feed_v1,
     page_size: int = 1000,
-    window_days: int = 31,
+    max_window_pages: int = 20,
+    concurrency: int = 2,
     on_page: Callable[[int], None] | None = None,
 ) -> Extraction:
-    """All valid tickets of ``district`` created from ``since`` to ``until`` (Bangkok dates).
+    """All valid tickets of ``district`` created in the ``spans`` (inclusive Bangkok dates).
 
     Nothing is written anywhere: a failure raises before the caller loads.
     """
-    info = ExtractInfo()
+    info = ExtractInfo(windows=len(spans))
+    pager = _Pager(client, feed, district, page_size, max_window_pages)
+    pager.on_page = on_page
+    requests_before = client.requests
+    scans = _scan_all(pager, spans, concurrency)
+
     latest: dict[str, Complaint] = {}
     rejects: dict[str, Reject] = {}  # by raw JSON: a record seen twice is one reject
-    requests_before = client.requests
-    for first, last in windows(since, until, window_days):
-        # `end` is sent one day late: whether the API reads it as inclusive or
-        # exclusive, the window's last day is covered; the overlap is de-duplicated.
-        end = last + timedelta(days=1)
-        offset = 0
-        while True:
-            params = feed_v1.page_params(first, end, page_size, offset)
-            body = client.get_json(feed_v1.PATH, params, check=feed_v1.check_page)
-            records = feed_v1.features_of(body) or []
-            info.pages += 1
-            info.records += len(records)
-            source = f"{feed_v1.NAME} {first}..{end} offset {offset}"
-            _take(records, district, since, until, source, latest, rejects, info)
-            if on_page:
-                on_page(len(records))
-            if len(records) < page_size:
-                break
-            offset += len(records)
+    unknown: dict[str, set[str]] = {}  # field -> records carrying it, each counted once
+    for scan in _leaves(scans, info):
+        info.pages += scan.pages
+        info.records += len(scan.records)
+        source = f"{feed.NAME} {scan.first}..{scan.last}"
+        for record in scan.records:
+            for name in feed.unknown_fields(record):
+                unknown.setdefault(name, set()).add(_raw_key(feed, record))
+            _take(feed, record, district, scan, source, latest, rejects, info)
     info.requests = client.requests - requests_before
     info.valid = len(latest)
     info.rejected = len(rejects)
+    info.unknown_fields = {name: len(records) for name, records in sorted(unknown.items())}
     complaints = sorted(latest.values(), key=lambda c: (c.created_at, c.ticket_id))
-    return Extraction(complaints, list(rejects.values()), info)
+    return Extraction(complaints, list(rejects.values()), info, list(spans))
+
+
+def _scan_all(pager: _Pager, spans: Sequence[tuple[date, date]], concurrency: int) -> list[_Scan]:
+    """Scan every window, ``concurrency`` at a time; the first failure cancels the rest."""
+    if concurrency <= 1 or len(spans) <= 1:
+        return [pager.scan(first, last) for first, last in spans]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffy") as pool:
+        futures: list[Future[_Scan]] = [pool.submit(pager.scan, f, last) for f, last in spans]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _leaves(scans: list[_Scan], info: ExtractInfo) -> Iterator[_Scan]:
+    for scan in scans:
+        info.rescans += scan.rescans
+        info.splits += scan.splits
+        if scan.parts:
+            yield from _leaves(scan.parts, info)
+        else:
+            yield scan
 
 
 def _take(
-    records: list[Any],
+    feed: Feed,
+    record: Any,
     district: str,
-    since: date,
-    until: date,
+    scan: _Scan,
     source: str,
     latest: dict[str, Complaint],
     rejects: dict[str, Reject],
     info: ExtractInfo,
 ) -> None:
-    """Filter one page to the district and window, validate, de-duplicate."""
-    for record in records:
-        if not feed_v1.in_district(record, district):
-            info.other_districts += 1
-            continue
-        try:
-            complaint = feed_v1.to_complaint(record)
-        except ValueError as error:
-            rejects.setdefault(
-                raw_json(record),
-                Reject(
-                    ticket_id=feed_v1.ticket_id_of(record),
-                    reason=_reason(error),
-                    raw=record,
-                    source=source,
-                ),
-            )
-            continue
-        if not since <= complaint.created_at.date() <= until:
-            info.outside_window += 1
-            continue
-        previous = latest.get(complaint.ticket_id)
-        if previous is not None:
-            info.duplicates += 1
-            if _activity(previous) >= _activity(complaint):
-                continue
-        latest[complaint.ticket_id] = complaint
+    """Filter one record to the district and window, validate, de-duplicate."""
+    if not feed.in_district(record, district):
+        info.other_districts += 1
+        return
+    try:
+        complaint = feed.to_complaint(record)
+    except ValueError as error:
+        rejects.setdefault(
+            raw_json(record),
+            Reject(
+                ticket_id=feed.ticket_id_of(record),
+                reason=_reason(error),
+                raw=record,
+                source=source,
+            ),
+        )
+        return
+    if not scan.first <= complaint.created_at.date() <= scan.last:
+        info.outside_window += 1
+        return
+    key = identity(complaint)
+    previous = latest.get(key)
+    if previous is not None:
+        info.duplicates += 1
+        if activity(previous) >= activity(complaint):
+            return
+    latest[key] = complaint
 
 
-def _activity(complaint: Complaint) -> tuple[float, int]:
+def identity(complaint: Complaint) -> str:
+    """What makes two records the same ticket.
+
+    A full ``YYYY-XXXXXX`` id is unique. Six-character hotline ids and
+    anonymous reports are not trusted alone: ``message_id`` (unique where
+    present), else the id with the creation second and the location.
+    """
+    ticket_id = complaint.ticket_id
+    if len(ticket_id) >= 11 and ticket_id[4] == "-":
+        return ticket_id
+    if complaint.message_id is not None:
+        return f"#{complaint.message_id}"
+    second = complaint.created_at.replace(microsecond=0).isoformat()
+    return f"{ticket_id}|{second}|{complaint.lat}|{complaint.lon}"
+
+
+def activity(complaint: Complaint) -> tuple[float, int]:
+    """Order of two copies of a ticket: the most recently active one wins."""
     moment = complaint.last_activity or complaint.created_at
     return moment.timestamp(), complaint.message_id or 0
+
+
+def _raw_key(feed: Feed, record: Any) -> str:
+    """A record's identity before validation, for drift checks between pages."""
+    return feed.ticket_id_of(record) or raw_json(record)
 
 
 def _reason(error: ValueError) -> str:

@@ -20,8 +20,27 @@ PATH = "/teamchadchart-stat-api/geojson/v1"
 NAME = "v1"
 
 
-def page_params(start: date, end: date, limit: int, offset: int) -> dict[str, str | int]:
-    """Query of one page: ascending creation order inside a creation-date window."""
+KNOWN_FIELDS = frozenset(
+    {
+        "ticket_id", "message_id", "description", "note", "photo_url", "after_photo",
+        "problem_type_fondue", "type", "org", "org_action", "address", "subdistrict",
+        "district", "province", "state", "state_type_latest", "timestamp", "last_activity",
+        "timestamp_inprogress", "timestamp_finished", "duration_minutes_inprogress",
+        "duration_minutes_finished", "duration_minutes_total", "count_reopen", "star",
+        "view_count", "like", "dislike", "total_point", "see_info", "problemtype_photo",
+        "problem_type_abdul", "description_reporter", "ai",
+    }
+)  # fmt: skip
+"""Properties seen in feed-1 features; others are counted as schema drift."""
+
+
+def page_params(
+    start: date, end: date, limit: int, offset: int, district: str = ""
+) -> dict[str, str | int]:
+    """Query of one page: ascending creation order inside a creation-date window.
+
+    ``district`` is not sent: feed 1 ignores it (the filter is client-side).
+    """
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
@@ -35,6 +54,26 @@ def features_of(body: dict[str, Any]) -> list[Any] | None:
     """The page's records, or ``None`` when the body is not a feed-1 page."""
     features = body.get("features")
     return features if isinstance(features, list) else None
+
+
+records_of = features_of
+
+
+def total_of(body: dict[str, Any]) -> int | None:
+    """``total`` when it is a positive count; 0 means "not computed" on this feed."""
+    total = body.get("total")
+    if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+        return total
+    return None
+
+
+def unknown_fields(record: Any) -> list[str]:
+    """Property names this module does not know (schema drift, for the run summary)."""
+    try:
+        properties = record["properties"]
+    except (KeyError, TypeError):
+        return []
+    return sorted(set(properties) - KNOWN_FIELDS) if isinstance(properties, dict) else []
 
 
 def in_district(record: Any, district: str) -> bool:
@@ -121,15 +160,10 @@ def to_complaint(record: Any) -> Complaint:
     p = feature.properties
     point = feature.geometry.coordinates if feature.geometry else None
     lat, lon = parse.location(*point) if point else (None, None)
-    ticket_id = parse.clean_text(p.ticket_id)
-    if ticket_id is None:
-        # Anonymous reports have no ticket id; message_id is unique and stable.
-        if p.message_id is None:
-            raise ValueError("ticket has neither ticket_id nor message_id")
-        ticket_id = f"#{p.message_id}"
     created_at = parse.parse_time(p.timestamp)
     if created_at is None:
         raise ValueError("timestamp is empty")
+    ticket_id = parse.ticket_key(p.ticket_id, p.message_id, created_at, lat, lon)
     return Complaint(
         ticket_id=ticket_id,
         message_id=p.message_id,
