@@ -28,7 +28,7 @@ from etl.pipeline import make_client
 from etl.settings import Settings
 from etl.sinks import LocalSink
 from etl.tabs import ACTIONS, RUNS, RUNS_TAB, STATE_TAB, TABS, TabSpec
-from etl.traffy import feed_v1
+from etl.traffy.extract import FEEDS
 
 
 class Status(StrEnum):
@@ -92,25 +92,26 @@ def check_configuration(load: Callable[[], Settings]) -> tuple[Check, Settings |
 
 def check_traffy(settings: Settings, session: requests.Session | None = None) -> Check:
     """Fetch one small page of the configured feed and time it."""
+    feed = FEEDS[settings.feed]
     probe = settings.model_copy(update={"retry_attempts": min(settings.retry_attempts, 2)})
     client = make_client(probe, session)
     today = datetime.now(BANGKOK).date()
-    params = feed_v1.page_params(today - timedelta(days=7), today + timedelta(days=1), 1, 0)
-    url = f"{settings.traffy_url}{feed_v1.PATH}"
+    params = feed.page_params(
+        today - timedelta(days=7), today + timedelta(days=1), 1, 0, settings.district
+    )
+    url = f"{settings.traffy_url}{feed.PATH}"
     started = time.perf_counter()
     try:
-        client.get_json(feed_v1.PATH, params, check=feed_v1.check_page)
+        client.get_json(feed.PATH, params, check=feed.check_page)
     except EtlError as error:
         return _fail(
             "traffy",
-            f"feed {feed_v1.NAME}: {error}",
+            f"feed {feed.NAME}: {error}",
             "if Traffy itself is down, wait: the next scheduled run tries again, "
             "and a failed run writes nothing",
         )
     seconds = time.perf_counter() - started
-    return _ok(
-        "traffy", f"feed {feed_v1.NAME} at {url} answered in {seconds:.2f} s (a 1-record page)"
-    )
+    return _ok("traffy", f"feed {feed.NAME} at {url} answered in {seconds:.2f} s (a 1-record page)")
 
 
 # -- local output -------------------------------------------------------------

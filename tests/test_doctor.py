@@ -20,6 +20,7 @@ from etl.cli import app
 from etl.errors import ExitCode
 from etl.fakes.sheets import FakeSheetsServer
 from etl.fakes.traffy import FakeTraffy
+from tests.conftest import april_2566
 
 runner = CliRunner()
 EMAIL = "etl-bot@office.iam.gserviceaccount.com"
@@ -53,6 +54,12 @@ def service_account_json(token_url: str) -> str:
             "token_uri": token_url,
         }
     )
+
+
+@pytest.fixture
+def features() -> list[dict[str, Any]]:
+    """A handful of tickets: the doctor cares that a sync ran, not how big it was."""
+    return april_2566()[:30]
 
 
 @pytest.fixture
@@ -192,6 +199,18 @@ def test_schema_of_an_older_version(traffy: FakeTraffy, sheets: FakeSheetsServer
     line = lines(doctor(traffy.url, "--spreadsheet-id", sid))["schema"]
     assert "tabs set up for schema 0123456789abcdef, this version writes" in line
     assert "fix: run `etl init`" in line
+
+
+def test_search_feed_is_the_one_checked(
+    traffy: FakeTraffy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_FEED", "search")
+    result = doctor(traffy.url)
+    line = lines(result)["traffy"]
+    assert line.startswith(
+        f"OK    traffy        feed search at {traffy.url}/share/teamchadchart/search"
+    )
+    assert traffy.requests, "the probe reached the fake"
 
 
 def test_traffy_down(sheets: FakeSheetsServer, sid: str) -> None:
