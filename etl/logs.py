@@ -108,6 +108,9 @@ class Progress:
     fetched Traffy page. When a stage starts, the one before it is logged as done.
     """
 
+    level = logging.INFO
+    """Stage lines are the progress report in CI; on a terminal the display shows them."""
+
     def __init__(self) -> None:
         self.pages = 0
         self.records = 0
@@ -131,7 +134,8 @@ class Progress:
             return
         self.closed = True
         if self._stage == "load" and rows_written is not None:
-            log.info(
+            log.log(
+                self.level,
                 "load: %d rows written in %.1f s",
                 rows_written,
                 time.perf_counter() - self._started,
@@ -144,9 +148,15 @@ class Progress:
             return
         seconds = time.perf_counter() - self._started
         if self._stage == "extract":
-            log.info("extract: %d pages, %d records in %.1f s", self.pages, self.records, seconds)
+            log.log(
+                self.level,
+                "extract: %d pages, %d records in %.1f s",
+                self.pages,
+                self.records,
+                seconds,
+            )
         else:
-            log.info("%s: done in %.1f s", self._stage, seconds)
+            log.log(self.level, "%s: done in %.1f s", self._stage, seconds)
         self._stage = None
 
     def __enter__(self) -> Progress:
@@ -164,10 +174,12 @@ class Progress:
 class TerminalProgress(Progress):
     """The same events drawn by rich on a terminal: a spinner per stage with counts."""
 
+    level = logging.DEBUG
+
     def __init__(self, console: Console) -> None:
         super().__init__()
         self.display = RichProgress(
-            SpinnerColumn(),
+            SpinnerColumn(finished_text="[green]✓[/]"),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
@@ -177,9 +189,8 @@ class TerminalProgress(Progress):
 
     def stage(self, name: str) -> None:
         super().stage(name)
-        if self._task is not None:
-            self.display.stop_task(self._task)
-        self._task = self.display.add_task(self._describe(name))
+        self._done()
+        self._task = self.display.add_task(self._describe(name), total=1)
 
     def page(self, records: int) -> None:
         super().page(records)
@@ -192,9 +203,15 @@ class TerminalProgress(Progress):
         if self._task is not None and rows_written is not None:
             self.display.update(self._task, description=f"load: {rows_written} rows written")
         super().close(rows_written)
-        if self._task is not None:
-            self.display.stop_task(self._task)
+        if sys.exc_info()[0] is None:
+            self._done()
         self.display.stop()
+
+    def _done(self) -> None:
+        """Tick the current stage off (a failed stage keeps its spinner, frozen)."""
+        if self._task is not None:
+            self.display.update(self._task, completed=1)
+            self.display.stop_task(self._task)
 
     def _describe(self, name: str) -> str:
         if name == "extract":
