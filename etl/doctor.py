@@ -27,7 +27,7 @@ from etl.models import BANGKOK
 from etl.pipeline import make_client
 from etl.settings import Settings
 from etl.sinks import LocalSink
-from etl.tabs import ACTIONS, RUNS, RUNS_TAB, STATE_TAB, TABS, TabSpec
+from etl.tabs import ACTIONS, RUNS, RUNS_TAB, SCHEMA_VERSION, STATE_TAB, TABS, TabSpec
 from etl.traffy.extract import FEEDS
 
 
@@ -218,7 +218,7 @@ def _quote(title: str) -> str:
 def read_headers_and_runs(book: Spreadsheet) -> dict[str, list[list[Any]]]:
     """Row 1 of every owned tab present, ``_state`` and all of ``_runs``: ONE request."""
     titles = [title for title, _spec in owned_tabs(book.sink) if title in book.titles]
-    whole = {book.sink.names[STATE_TAB], book.sink.names[RUNS_TAB]}
+    whole = {book.sink.names[STATE_TAB], book.sink.names[RUNS_TAB], book.sink.names["meta"]}
     ranges = [_quote(t) if t in whole else f"{_quote(t)}!1:1" for t in titles]
     if not ranges:
         return {}
@@ -284,22 +284,60 @@ def _column_letter(index: int) -> str:
 
 
 def check_schema(book: Spreadsheet, contents: dict[str, list[list[Any]]]) -> Check:
-    """The spreadsheet was set up (``etl init``) for the tab layout this code writes."""
+    """The tabs' layout (``etl init``'s signature) and contract version (``meta``) are current.
+
+    A difference is a warning, not a failure: the next sync writes the new
+    headers and ``meta`` itself, and a failing doctor would stop that sync.
+    """
     from etl.sinks.sheets import _signature, _state_values
 
     state_title = book.sink.names[STATE_TAB]
     expected = _signature(owned_tabs(book.sink))
     if state_title not in book.titles:
         return _fail("schema", "no _state tab: the spreadsheet was never set up", "run `etl init`")
+    meta = contents.get(book.sink.names["meta"], [])
+    version = _meta_version([str(v) for v in meta[0]] if meta else [], meta[1:2])
     found = _state_values(contents.get(state_title, [])).get("init_signature", "")
+    problems, remedies = [], []
     if found != expected:
-        return _fail(
-            "schema",
-            f"tabs set up for schema {found or '(none)'}, this version writes {expected}",
-            "run `etl init` (it adds what is missing and never deletes a tab), then "
-            "refresh the Looker Studio data sources' fields",
+        problems.append(
+            f"tabs set up for layout {found or '(none)'}, this version writes {expected}"
         )
-    return _ok("schema", f"schema {expected}, as this version writes")
+        remedies.append("run `etl init` (it adds what is missing and never deletes a tab)")
+    if version is not None and version != SCHEMA_VERSION:
+        problems.append(f"meta says schema version {version}, this version writes {SCHEMA_VERSION}")
+        remedies.append("see CHANGELOG.md; the next sync rewrites the tabs")
+    if problems:
+        remedies.append("then refresh the fields of the Looker Studio data sources")
+        return Check("schema", Status.warn, "; ".join(problems), "; ".join(remedies))
+    written = f"schema version {version}" if version is not None else "no sync has written meta yet"
+    return _ok("schema", f"layout {expected} as this version writes; {written}")
+
+
+def check_local_schema(meta: pd.DataFrame | None) -> Check:
+    """CSV output: the contract version in ``meta.csv`` is this version's."""
+    if meta is None or meta.empty:
+        return _ok("schema", "no sync has written meta yet")
+    version = int(meta["schema_version"].iloc[0])
+    if version != SCHEMA_VERSION:
+        return Check(
+            "schema",
+            Status.warn,
+            f"meta says schema version {version}, this version writes {SCHEMA_VERSION}",
+            "see CHANGELOG.md; the next sync rewrites the tabs",
+        )
+    return _ok("schema", f"schema version {version}, as this version writes")
+
+
+def _meta_version(header: list[str], rows: list[list[Any]]) -> int | None:
+    if "schema_version" not in header or not rows:
+        return None
+    i = header.index("schema_version")
+    value = rows[0][i] if i < len(rows[0]) else None
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def check_last_run(runs: pd.DataFrame | None) -> Check:
@@ -351,8 +389,9 @@ def run_checks(
     if not settings.spreadsheet_id:
         checks.append(check_output_folder(settings))
         checks.append(_skip("credentials", "not needed: no spreadsheet_id, output is CSV files"))
-        runs = LocalSink(settings.out, names=settings.tabs).read_tabs([RUNS.name]).get(RUNS.name)
-        checks.append(check_last_run(runs))
+        local = LocalSink(settings.out, names=settings.tabs).read_tabs([RUNS.name, "meta"])
+        checks.append(check_local_schema(local.get("meta")))
+        checks.append(check_last_run(local.get(RUNS.name)))
         return checks
     credentials, credential = check_credentials(settings)
     checks.append(credentials)
