@@ -20,7 +20,7 @@ from etl.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SHARED_HEADING = "### Options of every command but `schemas`"
+SHARED_HEADING = "### Output options of `sync`, `backfill`, `demo`, `init`, `doctor`, `report`"
 COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 
 
@@ -124,3 +124,9 @@ def test_commands_in_deploy_exist_with_their_options() -> None:
         assert name in COMMANDS, f"docs/deploy.md runs etl {name}, which does not exist"
         for flag in re.findall(r"--[\w-]+", rest):
             assert flag in options_of(COMMANDS[name]), f"etl {name} has no {flag}"
+
+
+def test_the_output_options_heading_names_the_commands_that_take_them() -> None:
+    named = set(re.findall(r"`(\w[\w-]*)`", SHARED_HEADING))
+    taking = {name for name, command in COMMANDS.items() if "--quiet" in options_of(command)}
+    assert named == taking
