@@ -14,8 +14,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from typing import Any, Protocol
 
 import pandas as pd
 import requests
@@ -67,6 +68,38 @@ class SyncResult:
     @property
     def seconds(self) -> float:
         return sum(self.stage_seconds.values())
+
+    @property
+    def api_calls(self) -> int:
+        """Requests to Traffy plus calls to the sink's API (quota is counted in these)."""
+        return self.extract.requests + self.load.api_calls
+
+    @property
+    def rejected_share(self) -> float:
+        """Share of the district's records that were invalid (quarantined in ``rejects``)."""
+        seen = self.extract.valid + self.extract.rejected
+        return self.extract.rejected / seen if seen else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-ready data, for ``--log-format json``."""
+        data = asdict(self)
+        data.update(
+            since=self.since.isoformat(),
+            until=self.until.isoformat(),
+            seconds=round(self.seconds, 3),
+            api_calls=self.api_calls,
+            rejected_share=round(self.rejected_share, 6),
+            rows_written=self.load.rows_written,
+        )
+        return data
+
+
+class Progress(Protocol):
+    """Who watches a run: told when a stage starts and when a Traffy page arrives."""
+
+    def stage(self, name: str) -> None: ...
+
+    def page(self, records: int) -> None: ...
 
 
 def default_window(settings: Settings, today: date) -> tuple[date, date]:
@@ -195,6 +228,7 @@ def run_sync(
     now: datetime | None = None,
     dry_run: bool = False,
     full_refresh: bool = False,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Sync the district's new and still-open tickets into the sink and return the counts.
 
@@ -210,6 +244,8 @@ def run_sync(
 
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
+        if progress:
+            progress.stage("read")
         started = time.perf_counter()
         previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
@@ -233,6 +269,8 @@ def run_sync(
             kept, previous = [], {}
         stages["read"] = time.perf_counter() - started
 
+        if progress:
+            progress.stage("extract")
         started = time.perf_counter()
         run.extraction = extract(
             make_client(settings, session),
@@ -242,6 +280,7 @@ def run_sync(
             page_size=settings.page_size,
             max_window_pages=settings.max_window_pages,
             concurrency=settings.concurrency,
+            on_page=progress.page if progress else None,
         )
         extraction = run.extraction
         stages["extract"] = time.perf_counter() - started
@@ -273,7 +312,7 @@ def run_sync(
         )
         return _publish(
             settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, dry_run, run,
+            result, dry_run, run, progress,
         )  # fmt: skip
 
     return _logged(target, now, dry_run, work)
@@ -287,6 +326,7 @@ def run_backfill(
     sink: Sink | None = None,
     session: requests.Session | None = None,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Load whole months from the monthly CSV files, merged with what the sink holds.
 
@@ -309,6 +349,8 @@ def run_backfill(
 
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
+        if progress:
+            progress.stage("read")
         started = time.perf_counter()
         previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
@@ -317,6 +359,8 @@ def run_backfill(
             kept, previous, state = [], {}, SyncState()
         stages["read"] = time.perf_counter() - started
 
+        if progress:
+            progress.stage("extract")
         started = time.perf_counter()
         run.extraction = monthly_csv.extract_months(
             make_client(settings, session),
@@ -350,7 +394,7 @@ def run_backfill(
         )
         return _publish(
             settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, False, run,
+            result, False, run, progress,
         )  # fmt: skip
 
     return _logged(target, now, False, work)
@@ -413,8 +457,11 @@ def _publish(
     result: SyncResult,
     dry_run: bool,
     run: _Run,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Transform the merged complaints into every tab and write them in one load."""
+    if progress:
+        progress.stage("transform")
     started = time.perf_counter()
     frame = transform.complaints_frame(complaints)
     ids = {c.ticket_id for c in complaints}
@@ -438,6 +485,8 @@ def _publish(
     tabs[stored.SYNC_TAB] = state.to_frame()
     stages["transform"] = time.perf_counter() - started
 
+    if progress:
+        progress.stage("load")
     started = time.perf_counter()
     if dry_run:
         result.preview = sink.preview(tabs)

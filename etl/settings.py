@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,6 +50,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        env_ignore_empty=True,  # an unset GitHub Actions variable arrives as ""
     )
 
     district: str = Field(min_length=1)
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     retry_backoff_initial: float = Field(default=1.0, ge=0)
     retry_backoff_max: float = Field(default=30.0, ge=0)
     max_invalid_share: float = Field(default=0.05, ge=0, le=1)
+    warn_invalid_share: float = Field(default=0.01, ge=0, le=1)
     retry_budget: float = Field(default=300.0, gt=0)
     concurrency: int = Field(default=2, ge=1, le=8)
     max_window_pages: int = Field(default=20, ge=1)
@@ -129,6 +131,15 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=files),
         )
+
+    @model_validator(mode="after")
+    def _warn_below_fail(self) -> Settings:
+        if self.warn_invalid_share > self.max_invalid_share:
+            raise ValueError(
+                f"warn_invalid_share ({self.warn_invalid_share}) must not exceed "
+                f"max_invalid_share ({self.max_invalid_share})"
+            )
+        return self
 
     def state_group_of(self) -> dict[str, str]:
         """Thai state -> group, the lookup the transform applies."""
