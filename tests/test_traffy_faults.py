@@ -20,6 +20,7 @@ from etl.models import BANGKOK
 from etl.pipeline import run_sync
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
+from tests.conftest import april_2566, edge_cases
 
 NOW = datetime(2023, 6, 1, tzinfo=BANGKOK)
 ERROR_ENVELOPE = (
@@ -57,9 +58,11 @@ def assert_same_tabs(left: MemorySink, right: MemorySink) -> None:
         pd.testing.assert_frame_equal(frame, expected[name], obj=name)
 
 
-@pytest.fixture
-def reference(traffy: FakeTraffy) -> MemorySink:
-    return sync(traffy)
+@pytest.fixture(scope="module")
+def reference() -> MemorySink:
+    """The fault-free run, once per module: the fixtures' tickets are deterministic."""
+    with FakeTraffy(april_2566() + edge_cases()) as server:
+        return sync(server, retry_backoff_initial=0.01, retry_backoff_max=0.05)
 
 
 RETRIABLE = {
