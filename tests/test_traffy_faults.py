@@ -3,6 +3,7 @@ each fatal one leaves the sink untouched with one clear line."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -60,8 +61,13 @@ def assert_same_tabs(left: MemorySink, right: MemorySink) -> None:
 
 @pytest.fixture(scope="module")
 def reference() -> MemorySink:
-    """The fault-free run, once per module: the fixtures' tickets are deterministic."""
-    with FakeTraffy(april_2566() + edge_cases()) as server:
+    """The fault-free run, once per module: the fixtures' tickets are deterministic.
+
+    Module fixtures run before the autouse ``clean_env``: clean the environment here.
+    """
+    with pytest.MonkeyPatch.context() as patch, FakeTraffy(april_2566() + edge_cases()) as server:
+        for name in [n for n in os.environ if n.startswith("ETL_")]:
+            patch.delenv(name)
         return sync(server, retry_backoff_initial=0.01, retry_backoff_max=0.05)
 
 
