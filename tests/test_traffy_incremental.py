@@ -147,3 +147,26 @@ def test_refresh_windows_merge_only_when_cheaper() -> None:
     # A district-filtered feed, 20 a day: one window, one page.
     assert refresh_windows(days, lambda _: 20.0, 1000, 31) == [(date(2023, 4, 1), date(2023, 4, 5))]
     assert pages(date(2023, 4, 1), date(2023, 4, 1), lambda _: 1000.0, 1000) == 2
+
+
+def test_incremental_sync_through_the_sheets_sink_reads_its_state_back(
+    traffy: FakeTraffy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl.fakes.sheets import FakeSheetsServer
+    from etl.pipeline import make_sink
+
+    with FakeSheetsServer() as sheets:
+        monkeypatch.setenv("ETL_SHEETS_API_URL", sheets.url)
+        settings = settings_for(traffy, spreadsheet_id=sheets.create_spreadsheet())
+        first = run_sync(settings, sink=make_sink(settings), now=MAY_20)
+        sheets.reset_stats()
+        second = run_sync(settings, sink=make_sink(settings), now=MAY_21)
+        sync_tab = sheets.tab_values(settings.spreadsheet_id or "", "_sync")
+    assert first.plan is not None
+    assert first.plan.mode == "full"
+    assert second.plan is not None
+    assert second.plan.mode == "incremental"
+    assert second.plan.open_tickets > 0  # read back from the spreadsheet
+    # April's 398, the anonymous ticket and 0AB123; 2023-LASTDY is after May 21.
+    assert second.complaints_total == first.complaints_total == 400
+    assert [row[0] for row in sync_tab[1:]][:3] == ["district", "feed", "cursor"]
