@@ -120,6 +120,17 @@ def test_retry_after_is_honoured(traffy: FakeTraffy) -> None:
     assert time.perf_counter() - started >= 0.6
 
 
+def test_retry_after_as_an_http_date_is_honoured(traffy: FakeTraffy) -> None:
+    from datetime import UTC, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    traffy.script(Fault(status=503, headers={"Retry-After": when}))
+    started = time.perf_counter()
+    sync(traffy, concurrency=1, retry_backoff_max=5.0)
+    assert time.perf_counter() - started >= 0.9  # the date has whole seconds
+
+
 def test_tickets_inserted_between_pages_are_caught_by_a_rescan(traffy: FakeTraffy) -> None:
     factory = TicketFactory(seed=7)
     early = factory.feature(datetime(2023, 4, 1, 0, 1), "สวนหลวง", "รอรับเรื่อง", "start")
