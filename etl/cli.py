@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from etl import pipeline, schemas
-from etl.errors import EtlError
+from etl import looker, pipeline, schemas
+from etl import report as html_report
+from etl.errors import ConfigError, EtlError
 from etl.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -224,6 +225,80 @@ def schemas_command(
         return
     for path in schemas.write():
         typer.echo(f"wrote {path}")
+
+
+@app.command("report")
+def report_command(
+    html: Annotated[
+        Path, typer.Option("--html", help="The HTML file to write (one self-contained page).")
+    ],
+    out: OutOpt = None,
+    spreadsheet_id: Annotated[
+        str | None,
+        typer.Option(
+            "--spreadsheet-id",
+            help="Read the tabs from this Google spreadsheet (or ETL_SPREADSHEET_ID).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    oldest: Annotated[
+        int | None,
+        typer.Option("--oldest", min=1, help="Oldest open tickets to list (default: 20)."),
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write the executives' report as one HTML file that opens offline, from the synced tabs."""
+    _logging(verbose)
+    with _one_line_errors(verbose):
+        settings = _settings(
+            config, out=out, spreadsheet_id=spreadsheet_id, report_oldest_tickets=oldest
+        )
+        info = html_report.write_report(
+            pipeline.make_sink(settings), html, oldest=settings.report_oldest_tickets
+        )
+    typer.echo(
+        f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
+        f"{info.size_bytes / 1e6:.1f} MB"
+    )
+
+
+@app.command("looker-url")
+def looker_url(
+    template: Annotated[
+        str, typer.Option("--template", help="The template report's id (after /reporting/).")
+    ],
+    spreadsheet_id: Annotated[
+        str | None,
+        typer.Option(
+            "--spreadsheet-id", help="The office's spreadsheet id (or ETL_SPREADSHEET_ID)."
+        ),
+    ] = None,
+    gid: Annotated[
+        list[str] | None,
+        typer.Option("--gid", help="TAB=GID for each tab the template reads (repeat)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the copied report.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print a Looker Studio Linking API URL copying the template onto the spreadsheet."""
+    with _one_line_errors(False):
+        settings = _settings(config)
+        spreadsheet = spreadsheet_id or settings.spreadsheet_id
+        if not spreadsheet:
+            raise ConfigError("Give --spreadsheet-id ID (the id in the spreadsheet's URL).")
+        if not gid:
+            raise ConfigError(
+                "Give --gid TAB=GID for each tab the template reads "
+                f"({', '.join(looker.REPORT_TABS)}); the gid is the number after #gid= "
+                "in the tab's URL."
+            )
+        try:
+            url = looker.linking_url(
+                template, spreadsheet, looker.parse_gids(gid), report_name=name
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    typer.echo(url)
 
 
 def _print_summary(result: pipeline.SyncResult) -> None:

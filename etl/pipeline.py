@@ -13,18 +13,19 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
 import requests
 
-from etl import kpi, stored, transform
+from etl import history, kpi, looker, stored, transform
 from etl.errors import ConfigError, EtlError, ValidationFailed
 from etl.models import BANGKOK, Complaint, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, RunRecord, Sink
+from etl.tabs import ACTIONS, TABS
 from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract, monthly_csv
 from etl.traffy.client import RetryPolicy
 from etl.traffy.extract import FEEDS, identity
@@ -106,16 +107,84 @@ def build_tabs(
     settings: Settings,
     rejects_tab: pd.DataFrame,
     as_of: datetime,
+    *,
+    previous: Mapping[str, pd.DataFrame] | None = None,
+    fixes: pd.DataFrame | None = None,
+    window: tuple[date, date] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every tab from the canonical complaints frame: the pure middle of the pipeline."""
+    """Every tab from the canonical complaints frame: the pure middle of the pipeline.
+
+    ``previous`` holds the history tabs as the sink has them (``HISTORY_TABS``);
+    ``fixes`` the staff's (ticket_id, fixed_on) frame, None when there is none.
+    """
     complaints = transform.complaints_tab(canonical, settings.state_group_of())
-    return {
+    tabs = {
         "complaints": complaints,
         "complaint_types": transform.complaint_types_tab(canonical),
         "complaint_orgs": transform.complaint_orgs_tab(canonical),
-        "kpi_monthly": kpi.kpi_monthly(complaints, as_of),
+        "kpi_monthly": kpi.kpi_monthly(complaints, as_of, fixes),
         "rejects": rejects_tab,
     }
+    tabs.update(_report_tabs(tabs, settings, as_of, previous or {}, fixes, window))
+    tabs["kpi_monthly"] = history.with_past_months(tabs["kpi_monthly"], tabs["kpi_snapshots"])
+    return tabs
+
+
+HISTORY_TABS = ("status_history", "kpi_snapshots")
+"""Tabs each sync appends to: read back from the sink before writing."""
+
+BREAKDOWN_TABS = ("kpi_monthly_by_org", "kpi_monthly_by_type", "kpi_monthly_by_subdistrict")
+"""Stamped like ``kpi_monthly`` (and ``open_tickets``): an unchanged row keeps its ``as_of``.
+Only ``meta`` changes on every sync: its ``last_sync`` is the data's freshness."""
+
+
+def _report_tabs(
+    tabs: Mapping[str, pd.DataFrame],
+    settings: Settings,
+    as_of: datetime,
+    previous: Mapping[str, pd.DataFrame],
+    fixes: pd.DataFrame | None,
+    window: tuple[date, date] | None,
+) -> dict[str, pd.DataFrame]:
+    """The executives' breakdowns, ageing view, history and the Looker Studio contract."""
+    complaints = tabs["complaints"]
+    since, until = window or (None, None)
+    return {
+        "kpi_monthly_by_org": kpi.kpi_monthly_by_org(
+            complaints, tabs["complaint_orgs"], as_of, fixes
+        ),
+        "kpi_monthly_by_type": kpi.kpi_monthly_by_type(
+            complaints, tabs["complaint_types"], as_of, fixes
+        ),
+        "kpi_monthly_by_subdistrict": kpi.kpi_monthly_by_subdistrict(complaints, as_of, fixes),
+        "open_tickets": kpi.open_tickets(complaints, as_of),
+        "status_history": history.status_history(previous.get("status_history"), complaints, as_of),
+        "kpi_snapshots": history.kpi_snapshots(previous.get("kpi_snapshots"), tabs["kpi_monthly"]),
+        "meta": looker.meta_tab(
+            last_sync=as_of,
+            district=settings.district,
+            tickets=len(complaints),
+            rejected=len(tabs["rejects"]),
+            since=since,
+            until=until,
+        ),
+        "dictionary": looker.dictionary_tab(),
+    }
+
+
+def staff_fixes(previous: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The staff's (ticket_id, fixed_on) from the ``actions`` tab; None where there is none.
+
+    Only the Google Sheets sink keeps ``actions``; the local sink has no staff tab.
+    """
+    actions = previous.get(ACTIONS.name)
+    return None if actions is None else actions[["ticket_id", "fixed_on"]]
+
+
+TABS_READ = (
+    *stored.TABS_READ, *HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets", ACTIONS.name,
+)  # fmt: skip
+"""Everything a run reads back from the sink before writing (one read in Sheets)."""
 
 
 def run_sync(
@@ -142,7 +211,7 @@ def run_sync(
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
         started = time.perf_counter()
-        previous = target.read_tabs(stored.TABS_READ)
+        previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
         kept = stored.complaints_from_tabs(previous)
         plan = plan_sync(
@@ -241,7 +310,7 @@ def run_backfill(
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
         started = time.perf_counter()
-        previous = target.read_tabs(stored.TABS_READ)
+        previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
         kept = stored.complaints_from_tabs(previous)
         if state.district is not None and state.district != settings.district:
@@ -329,10 +398,19 @@ def _publish(
     frame = transform.complaints_frame(complaints)
     ids = {c.ticket_id for c in complaints}
     rejects_tab = _merged_rejects(previous.get("rejects"), transform.rejects_tab(rejects, now), ids)
-    tabs = build_tabs(frame, settings, rejects_tab, now)
-    tabs["kpi_monthly"] = transform.carry_stamps(
-        tabs["kpi_monthly"], previous.get("kpi_monthly"), ["month"], "as_of"
+    tabs = build_tabs(
+        frame,
+        settings,
+        rejects_tab,
+        now,
+        previous=previous,
+        fixes=staff_fixes(previous),
+        window=(result.since, result.until),
     )
+    for name in ("kpi_monthly", *BREAKDOWN_TABS, "open_tickets"):
+        tabs[name] = transform.carry_stamps(
+            tabs[name], previous.get(name), list(TABS[name].key), "as_of"
+        )
     tabs["rejects"] = transform.carry_stamps(
         tabs["rejects"], previous.get("rejects"), ["reject_id"], "rejected_at"
     )

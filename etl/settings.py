@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     backfill_email: str = ""
     state_groups: dict[str, list[str]] = Field(default_factory=dict)
     tabs: dict[str, str] = Field(default_factory=dict)
+    report_oldest_tickets: int = Field(default=20, ge=1)
     spreadsheet_id: str | None = None
     sheets_api_url: str = "https://sheets.googleapis.com"
     google_service_account_json: SecretStr | None = None

@@ -102,7 +102,6 @@ def test_sync_tab_holds_the_cursor_and_is_not_for_looker(traffy: FakeTraffy) -> 
     assert (state.district, state.feed) == ("สวนหลวง", "v1")
     assert state.records_per_day is not None
     assert TABS["_sync"].for_looker is False
-    assert list(TABS)[-1] == "_sync"
 
 
 def test_full_refresh_and_new_district_scan_everything(traffy: FakeTraffy) -> None:

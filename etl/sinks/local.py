@@ -42,7 +42,7 @@ class LocalSink:
         tabs: dict[str, pd.DataFrame] = {}
         for name in names:
             path = self.path(name)
-            if path.is_file():
+            if (name in TABS or name == RUNS.name) and path.is_file():
                 text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=ENCODING)
                 tabs[name] = typed_frame(_spec(name), text)
         return tabs
