@@ -169,3 +169,18 @@ def test_incremental_sync_through_the_sheets_sink_reads_its_state_back(
     # April's 398, the anonymous ticket and 0AB123; 2023-LASTDY is after May 21.
     assert second.complaints_total == first.complaints_total == 400
     assert [row[0] for row in sync_tab[1:]][:3] == ["district", "feed", "cursor"]
+
+
+def test_records_invalid_in_every_scan_do_not_fail_later_small_runs(traffy: FakeTraffy) -> None:
+    """The broken-timestamp record is served with every window: judged once, then known."""
+    for feature in traffy.features:
+        if feature["properties"]["state_type_latest"] not in (None, "finish"):
+            feature["properties"].update(state="เสร็จสิ้น", state_type_latest="finish")
+    sink = MemorySink()
+    run_sync(settings_for(traffy), sink=sink, now=MAY_20)  # 2 of about 400 invalid: fine
+    second = run_sync(settings_for(traffy), sink=sink, now=MAY_21)
+    assert second.plan is not None
+    assert second.plan.refresh == []  # nothing open: only the last days are read
+    assert second.extract.rejected >= 1  # the same broken record, again
+    assert second.extract.valid < 20  # a small run, where one reject is over 5 %
+    assert len(sink.tabs["rejects"]) == 2
