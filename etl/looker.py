@@ -63,11 +63,11 @@ def meta_tab(
 
 
 def dictionary_tab() -> pd.DataFrame:
-    """Tab ``dictionary``: every column of every tab, from the same schemas as ``schemas/``."""
+    """Tab ``dictionary``: every column of every report tab, from the schemas in ``schemas/``."""
     rows = []
     for tab, spec in TABS.items():
         if not spec.for_looker:
-            continue
+            continue  # the pipeline's bookkeeping, not for reports
         schema = schemas.tab_schema(tab)
         for position, column in enumerate(spec.columns, start=1):
             field = schema["properties"][column.name]
@@ -81,11 +81,14 @@ def dictionary_tab() -> pd.DataFrame:
                     "label_th": field["title_th"],
                     "description": field["description"],
                     "schema_version": SCHEMA_VERSION,
+                    "description_th": field.get("description_th"),
                 }
             )
     frame = pd.DataFrame(rows, columns=TABS["dictionary"].column_names)
     for name in ("position", "schema_version"):
         frame[name] = frame[name].astype("int64")
+    thai = frame["description_th"].astype(object)
+    frame["description_th"] = thai.where(thai.notna(), None)  # missing text is None, as sinks read
     return frame
 
 

@@ -76,7 +76,7 @@ def render_html(tabs: Mapping[str, pd.DataFrame], *, oldest: int = 20) -> str:
         f"<h1>{_e(title)}</h1>",
         f'<p class="freshness">{_e(_freshness(meta, kpi))}</p>',
         "<h2>ร้อยละของเรื่องที่อยู่ระหว่างดำเนินการ รายเดือน</h2>",
-        _month_table(kpi),
+        _month_table(kpi, meta),
         _figure(_trend(kpi)),
         "<h2>แยกตามฝ่าย</h2>",
         _figure(_by_value(tabs["kpi_monthly_by_org"].query("is_section"), "organization")),
@@ -98,7 +98,7 @@ h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.25rem; margin-top: 2rem; }}
 table {{ border-collapse: collapse; width: 100%; font-size: 0.95rem; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.5rem; vertical-align: top; }}
 th {{ background: #f0f4f8; }} td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
-td:first-child {{ white-space: nowrap; }}
+td:first-child, td:nth-child(2), td:last-child {{ white-space: nowrap; }}
 .freshness {{ color: #555; }} .chart {{ min-height: 360px; }}
 </style>
 <script>{get_plotlyjs()}</script>
@@ -126,13 +126,30 @@ def _freshness(meta: pd.DataFrame, kpi: pd.DataFrame) -> str:
     return "ยังไม่มีข้อมูล"
 
 
-def _month_table(kpi: pd.DataFrame) -> str:
+def month_labels(kpi: pd.DataFrame, until: pd.Timestamp | None) -> list[str]:
+    """Thai month names; the month the last sync stopped in is ``1-15 กันยายน 2566``.
+
+    The office marks a month it reports before its end, since its numbers are partial.
+    """
+    labels = [str(label) for label in kpi["month_th"]]
+    if until is None or until.day == until.days_in_month:
+        return labels
+    stop = until.to_period("M")
+    return [
+        f"1-{until.day} {label}" if month.to_period("M") == stop else label
+        for month, label in zip(kpi["month"], labels, strict=True)
+    ]
+
+
+def _month_table(kpi: pd.DataFrame, meta: pd.DataFrame) -> str:
     """The office's table: month, all tickets, in progress, percent (as the seed shows it)."""
     headers = ("เดือน", "เรื่องทั้งหมด", "กำลังดำเนินการ", "ร้อยละ", "เสร็จสิ้น",
                "มัธยฐานวันจนแก้ไขเสร็จ", "คะแนนความพึงพอใจเฉลี่ย")  # fmt: skip
+    until = meta["until"].iloc[0] if len(meta) else None
+    labels = month_labels(kpi, None if pd.isna(until) else pd.Timestamp(until))
     rows = [
         [
-            _e(row.month_th),
+            _e(label),
             _n(row.total),
             _n(row.in_progress),
             f"{row.in_progress_pct:.2f}",
@@ -140,7 +157,7 @@ def _month_table(kpi: pd.DataFrame) -> str:
             _maybe(row.days_to_finish_median),
             _maybe(row.star_mean),
         ]
-        for row in kpi.itertuples()
+        for label, row in zip(labels, kpi.itertuples(), strict=True)
     ]
     return _table(headers, rows, numeric=range(1, len(headers)))
 

@@ -20,9 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 ColumnKind = Literal["text", "int", "float", "bool", "date", "datetime"]
 
 
-def col(description: str, thai: str, **kwargs: Any) -> Any:
-    """A column with its English description and the Thai label users see."""
-    return Field(description=description, json_schema_extra={"title_th": thai}, **kwargs)
+def col(description: str, thai: str, *, thai_description: str | None = None, **kwargs: Any) -> Any:
+    """A column with its English description, the Thai label users see and, for the
+    measures, the formula in Thai (``description_th``) for the district's staff."""
+    extra: dict[str, Any] = {"title_th": thai}
+    if thai_description:
+        extra["description_th"] = thai_description
+    return Field(description=description, json_schema_extra=extra, **kwargs)
 
 
 class Row(BaseModel):
@@ -88,13 +92,27 @@ class KpiMonthlyRow(Row):
 
     month: date = col("First day of the creation month (Asia/Bangkok) (key)", "เดือน")
     month_th: str = col("Thai month name and Buddhist-era year", "เดือน (พ.ศ.)")
-    total: int = col("Tickets created that month, whatever their state", "เรื่องทั้งหมด")
-    in_progress: int = col("Of those, tickets now in the in-progress group", "กำลังดำเนินการ")
+    total: int = col(
+        "Tickets created that month, whatever their state",
+        "เรื่องทั้งหมด",
+        thai_description="จำนวนเรื่องที่แจ้งในเดือนนั้นทั้งหมด ไม่ว่าจะอยู่ในสถานะใด",
+    )
+    in_progress: int = col(
+        "Of those, tickets now in the in-progress group",
+        "กำลังดำเนินการ",
+        thai_description="จำนวนเรื่องของเดือนนั้นที่ขณะนี้อยู่ในกลุ่มสถานะกำลังดำเนินการ",
+    )
     in_progress_pct: float = col(
-        "in_progress x 100 / total, rounded half-up to 2 decimals", "ร้อยละกำลังดำเนินการ"
+        "in_progress x 100 / total, rounded half-up to 2 decimals",
+        "ร้อยละกำลังดำเนินการ",
+        thai_description=(
+            "in_progress x 100 / total ปัดเศษแบบปัดครึ่งขึ้นเป็นทศนิยม 2 ตำแหน่ง ตามที่สำนักงานเขตคำนวณ"
+        ),
     )
     in_progress_ratio: float = col(
-        "in_progress / total (0-1), for Looker Studio's Percent type", "สัดส่วนกำลังดำเนินการ"
+        "in_progress / total (0-1), for Looker Studio's Percent type",
+        "สัดส่วนกำลังดำเนินการ",
+        thai_description="in_progress / total (0-1) สำหรับชนิดข้อมูล Percent ของ Looker Studio",
     )
     waiting: int = col("Tickets now waiting to be accepted", "รอรับเรื่อง")
     forwarded: int = col("Tickets now forwarded to another agency", "ส่งต่อ")
@@ -107,26 +125,51 @@ class KpiMonthlyRow(Row):
         "Tickets with a known finish moment: the staff fixed_on date when present, else "
         "Traffy's timestamp_finished of a ticket now finished. The base of days_to_finish_*",
         "เรื่องที่ทราบวันแก้ไขเสร็จ",
+        thai_description=(
+            "จำนวนเรื่องที่ทราบวันแก้ไขเสร็จ: ใช้วันที่แก้ไขเสร็จ (fixed_on) "
+            "ที่เจ้าหน้าที่บันทึกเมื่อมี มิฉะนั้นใช้เวลาเสร็จสิ้นของ Traffy "
+            "ของเรื่องที่เสร็จสิ้นแล้ว"
+        ),
     )
     days_to_finish_median: float | None = col(
         "Median of (finish moment - created_at) in days (hours / 24) over finished_timed "
         "tickets, rounded to 2 decimals; a fixed_on date counts from its midnight, a fix "
         "dated the day of reporting counts 0. Empty when finished_timed is 0",
         "มัธยฐานจำนวนวันจนแก้ไขเสร็จ",
+        thai_description=(
+            "มัธยฐานของจำนวนวันตั้งแต่แจ้งจนแก้ไขเสร็จ (ชั่วโมง / 24) ปัดเป็นทศนิยม 2 ตำแหน่ง "
+            "วันที่ fixed_on นับจากเวลา 00:00 ของวันนั้น แก้ไขเสร็จในวันที่แจ้งนับเป็น 0 วัน "
+            "ว่างเมื่อ finished_timed เป็น 0"
+        ),
     )
     days_to_finish_p90: float | None = col(
         "90th percentile of the same days (linear interpolation, as Sheets PERCENTILE), "
         "rounded to 2 decimals; empty when finished_timed is 0",
         "เปอร์เซ็นไทล์ที่ 90 ของจำนวนวันจนแก้ไขเสร็จ",
+        thai_description=(
+            "เปอร์เซ็นไทล์ที่ 90 ของจำนวนวันเดียวกัน (ประมาณค่าเชิงเส้นแบบ PERCENTILE ของ "
+            "Sheets) ปัดเป็นทศนิยม 2 ตำแหน่ง ว่างเมื่อ finished_timed เป็น 0"
+        ),
     )
-    reopened: int = col("Tickets reopened at least once (count_reopen > 0)", "เรื่องที่ถูกเปิดใหม่")
+    reopened: int = col(
+        "Tickets reopened at least once (count_reopen > 0)",
+        "เรื่องที่ถูกเปิดใหม่",
+        thai_description="จำนวนเรื่องที่ถูกเปิดใหม่อย่างน้อยหนึ่งครั้ง (count_reopen > 0)",
+    )
     reopened_ratio: float = col(
-        "reopened / total (0-1), for Looker Studio's Percent type", "สัดส่วนเรื่องที่ถูกเปิดใหม่"
+        "reopened / total (0-1), for Looker Studio's Percent type",
+        "สัดส่วนเรื่องที่ถูกเปิดใหม่",
+        thai_description="reopened / total (0-1) สำหรับชนิดข้อมูล Percent ของ Looker Studio",
     )
-    rated: int = col("Tickets the citizen rated (star 1-5)", "เรื่องที่ได้รับคะแนน")
+    rated: int = col(
+        "Tickets the citizen rated (star 1-5)",
+        "เรื่องที่ได้รับคะแนน",
+        thai_description="จำนวนเรื่องที่ประชาชนให้คะแนน (1-5 ดาว)",
+    )
     star_mean: float | None = col(
         "Mean star of the rated tickets, rounded to 2 decimals; empty when rated is 0",
         "คะแนนความพึงพอใจเฉลี่ย",
+        thai_description=("ค่าเฉลี่ยคะแนนของเรื่องที่ได้รับคะแนน ปัดเป็นทศนิยม 2 ตำแหน่ง ว่างเมื่อ rated เป็น 0"),
     )
 
 
@@ -368,8 +411,16 @@ class OpenTicketRow(Row):
     ticket_id: str = col("Traffy ticket id (key)", "เลขที่เรื่อง")
     created_at: datetime = col("When the ticket was reported (Asia/Bangkok)", "วันเวลาที่แจ้ง")
     month: date = col("First day of the creation month (Asia/Bangkok)", "เดือนที่แจ้ง")
-    age_days: int = col("Whole days from created_at to as_of", "อายุเรื่อง (วัน)")
-    age_bucket: str = col("Age band: 0-7, 8-30, 31-90 or over 90 days", "ช่วงอายุเรื่อง")
+    age_days: int = col(
+        "Whole days from created_at to as_of",
+        "อายุเรื่อง (วัน)",
+        thai_description="จำนวนวันเต็มตั้งแต่วันเวลาที่แจ้งถึง as_of",
+    )
+    age_bucket: str = col(
+        "Age band: 0-7, 8-30, 31-90 or over 90 days",
+        "ช่วงอายุเรื่อง",
+        thai_description="ช่วงอายุเรื่อง: 0-7, 8-30, 31-90 หรือ over 90 วัน",
+    )
     age_bucket_order: int = col("1-4, to sort the age bands from youngest", "ลำดับช่วงอายุ")
     state: str = col("Current Traffy state, in Thai", "สถานะ")
     state_group: str = col("waiting, in_progress, forwarded, following or unknown", "กลุ่มสถานะ")
@@ -405,8 +456,16 @@ KpiSnapshotRow: type[Row] = create_model(
 class MetaRow(Row):
     """One row (tab ``meta``): the contract's version and the data's freshness."""
 
-    schema_version: int = col("Version of the tabs' contract (see CHANGELOG.md)", "รุ่นโครงสร้างข้อมูล")
-    last_sync: datetime = col("When the last successful sync ran (Asia/Bangkok)", "ปรับปรุงข้อมูลล่าสุด")
+    schema_version: int = col(
+        "Version of the tabs' contract (see CHANGELOG.md)",
+        "รุ่นโครงสร้างข้อมูล",
+        thai_description=("รุ่นของโครงสร้างตาราง เปลี่ยนเมื่อคอลัมน์ที่เผยแพร่แล้วถูกเปลี่ยน (ดู CHANGELOG.md)"),
+    )
+    last_sync: datetime = col(
+        "When the last successful sync ran (Asia/Bangkok)",
+        "ปรับปรุงข้อมูลล่าสุด",
+        thai_description=("เวลาที่ซิงก์ข้อมูลสำเร็จครั้งล่าสุด (เวลาประเทศไทย) ใช้แสดงความสดใหม่ของข้อมูล"),
+    )
     district: str = col("District synced, without prefix", "เขต")
     since: date | None = col("First creation date of the last sync", "แจ้งตั้งแต่วันที่")
     until: date | None = col("Last creation date of the last sync", "แจ้งถึงวันที่")
@@ -426,6 +485,9 @@ class DictionaryRow(Row):
     label_th: str = col("Thai label for report headers", "ชื่อภาษาไทย")
     description: str = col("What the column holds and how it is computed", "คำอธิบาย")
     schema_version: int = col("Contract version the row describes", "รุ่นโครงสร้างข้อมูล")
+    description_th: str | None = col(
+        "The formula in Thai, for the measures; empty for plain columns", "คำอธิบาย (ภาษาไทย)"
+    )
 
 
 TABS.update(
@@ -445,3 +507,5 @@ TABS.update(
         )
     }
 )
+for _name in [name for name, spec in TABS.items() if not spec.for_looker]:
+    TABS[_name] = TABS.pop(_name)  # bookkeeping tabs stay last: written after the data

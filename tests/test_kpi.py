@@ -268,7 +268,7 @@ tickets_strategy = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(tickets_strategy)
 def test_counts_add_up_and_shares_stay_in_range(
     tickets: list[tuple[date, str, int, int | None, int | None, str | None]],

@@ -75,7 +75,14 @@ def test_dictionary_describes_every_column_from_the_schema_files() -> None:
         for name, field in committed["properties"].items():
             assert rows.loc[name, "description"] == field["description"]
             assert rows.loc[name, "label_th"] == field["title_th"]
+        for name, field in committed["properties"].items():
+            assert _same(rows.loc[name, "description_th"], field.get("description_th"))
     kpi = dictionary[dictionary["tab"] == "kpi_monthly"].set_index("column")
+    measures = ["total", "in_progress", "in_progress_pct", "in_progress_ratio", "finished_timed",
+                "days_to_finish_median", "days_to_finish_p90", "reopened", "reopened_ratio",
+                "rated", "star_mean"]  # fmt: skip
+    assert kpi.loc[measures, "description_th"].notna().all(), "every measure's formula in Thai"
+    assert "ปัดครึ่งขึ้น" in kpi.loc["in_progress_pct", "description_th"]
     assert "x 100 / total" in kpi.loc["in_progress_pct", "description"]
     assert kpi.loc["month", "is_key"]
     assert kpi.loc["in_progress_ratio", "kind"] == "float"
@@ -137,3 +144,7 @@ def test_looker_url_command_names_what_is_missing(args: list[str], message: str)
     result = CliRunner().invoke(app, ["looker-url", "--template", "t", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def _same(ours: object, theirs: object) -> bool:
+    return ours == theirs or (ours is None and theirs is None)

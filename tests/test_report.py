@@ -15,11 +15,14 @@ from typer.testing import CliRunner
 from etl.cli import app
 from etl.fakes.sheets import FakeSheetsServer
 from etl.fakes.traffy import FakeTraffy
+from etl.kpi import kpi_monthly
 from etl.models import BANGKOK
 from etl.pipeline import run_sync
-from etl.report import read_report_tabs, render_html, thai_datetime
+from etl.report import month_labels, read_report_tabs, render_html, thai_datetime
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
+from tests.conftest import april_2566, edge_cases
+from tests.test_kpi import seed_months
 
 runner = CliRunner()
 SYNCED_AT = datetime(2023, 9, 15, 18, 0, tzinfo=BANGKOK)
@@ -29,15 +32,25 @@ def synced(features: list[dict[str, Any]], out: Path) -> Path:
     """The tabs of April and May 2566 as a sync on 15 September 2566 wrote them."""
     with FakeTraffy(features) as server:
         settings = load_settings(
-            traffy_url=server.url, since=date(2023, 4, 1), until=date(2023, 5, 31), out=out
+            district="สวนหลวง",  # explicit: a module fixture runs before the env is cleaned
+            traffy_url=server.url,
+            since=date(2023, 4, 1),
+            until=date(2023, 5, 31),
+            out=out,
         )
-        run_sync(settings, now=SYNCED_AT)
+        run_sync(settings, sink=LocalSink(out), now=SYNCED_AT)
     return out
 
 
+@pytest.fixture(scope="module")
+def synced_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One sync for the module's tests, which only read it (the sink is given explicitly)."""
+    return synced(april_2566() + edge_cases(), tmp_path_factory.mktemp("synced") / "out")
+
+
 @pytest.fixture
-def out(features: list[dict[str, Any]], tmp_path: Path) -> Path:
-    return synced(features, tmp_path / "out")
+def out(synced_once: Path) -> Path:
+    return synced_once
 
 
 def test_report_command_writes_one_self_contained_page(out: Path, tmp_path: Path) -> None:
@@ -118,3 +131,14 @@ def test_report_reads_the_spreadsheet(
     assert "เมษายน 2566" in page
     assert "2.51" in page
     assert not (tmp_path / "output").exists()  # nothing read from or written to local files
+
+
+def test_month_table_marks_the_partial_month_as_the_office_does() -> None:
+    kpi = kpi_monthly(seed_months(), SYNCED_AT)
+    labels = month_labels(kpi, pd.Timestamp("2023-09-15"))
+    assert labels == [
+        "เมษายน 2566", "พฤษภาคม 2566", "มิถุนายน 2566", "กรกฎาคม 2566", "สิงหาคม 2566",
+        "1-15 กันยายน 2566",
+    ]  # fmt: skip
+    assert month_labels(kpi, pd.Timestamp("2023-09-30"))[-1] == "กันยายน 2566"
+    assert month_labels(kpi, None) == kpi["month_th"].tolist()
