@@ -284,7 +284,11 @@ def run_sync(
         )
         extraction = run.extraction
         stages["extract"] = time.perf_counter() - started
-        _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+        _check_invalid_share(
+            extraction.info,
+            settings.max_invalid_share,
+            _new_rejects(extraction.rejects, previous.get("rejects")),
+        )
 
         complaints = merge(kept, extraction.complaints, extraction.windows, identity)
         first = min((f for f, _ in plan.spans), default=since)
@@ -371,7 +375,11 @@ def run_backfill(
         )
         extraction = run.extraction
         stages["extract"] = time.perf_counter() - started
-        _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+        _check_invalid_share(
+            extraction.info,
+            settings.max_invalid_share,
+            _new_rejects(extraction.rejects, previous.get("rejects")),
+        )
 
         complaints = merge(kept, extraction.complaints, extraction.windows, identity)
         first, until = extraction.windows[0][0], extraction.windows[-1][1]
@@ -537,13 +545,26 @@ def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetim
     return max(newest, cursor)
 
 
+def _new_rejects(rejects: Sequence[Reject], quarantined: pd.DataFrame | None) -> list[Reject]:
+    """Rejects not already in the sink's ``rejects`` tab.
+
+    An incremental run re-reads few records; a record that is invalid in every
+    scan was judged when it first appeared, and must not fail every later run.
+    """
+    if quarantined is None or quarantined.empty:
+        return list(rejects)
+    known = set(quarantined["reject_id"])
+    return [r for r in rejects if transform.reject_id(r.raw) not in known]
+
+
 def _check_invalid_share(info: ExtractInfo, limit: float, rejects: Sequence[Reject]) -> None:
-    seen = info.valid + info.rejected
-    if seen and info.rejected / seen > limit:
+    """``rejects``: the run's new invalid records (see ``_new_rejects``)."""
+    seen = info.valid + len(rejects)
+    if seen and len(rejects) / seen > limit:
         first = rejects[0].reason if rejects else ""
         raise ValidationFailed(
-            f"{info.rejected} of {seen} district records are invalid "
-            f"({info.rejected / seen:.1%}, limit {limit:.0%}); nothing was written. "
+            f"{len(rejects)} of {seen} district records are invalid "
+            f"({len(rejects) / seen:.1%}, limit {limit:.0%}); nothing was written. "
             f"First reason: {first}. If the feed changed, update the feed module; "
             "to publish anyway raise max_invalid_share."
         )
