@@ -289,15 +289,15 @@ def check_schema(book: Spreadsheet, contents: dict[str, list[list[Any]]]) -> Che
     A difference is a warning, not a failure: the next sync writes the new
     headers and ``meta`` itself, and a failing doctor would stop that sync.
     """
-    from etl.sinks.sheets import _signature, _state_values
+    from etl.sinks.sheets import init_signature, state_values
 
     state_title = book.sink.names[STATE_TAB]
-    expected = _signature(owned_tabs(book.sink))
+    expected = init_signature(owned_tabs(book.sink))
     if state_title not in book.titles:
         return _fail("schema", "no _state tab: the spreadsheet was never set up", "run `etl init`")
     meta = contents.get(book.sink.names["meta"], [])
     version = _meta_version([str(v) for v in meta[0]] if meta else [], meta[1:2])
-    found = _state_values(contents.get(state_title, [])).get("init_signature", "")
+    found = state_values(contents.get(state_title, [])).get("init_signature", "")
     problems, remedies = [], []
     if found != expected:
         problems.append(

@@ -8,6 +8,7 @@ variables, then command-line flags (passed as keyword arguments).
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -123,7 +124,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         files = [default_config_path()]
-        extra = os.environ.get("ETL_CONFIG")
+        extra = _CONFIG_FILE.get() or os.environ.get("ETL_CONFIG")
         if extra:
             files.append(Path(extra))
         return (
@@ -150,16 +151,20 @@ class Settings(BaseSettings):
         return self.tabs.get(tab, tab)
 
 
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("etl_config_file", default=None)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings, turning pydantic's errors into one ``ConfigError`` line.
 
     ``overrides`` are command-line values; ``None`` means "not given".
     """
-    if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(f"Config file {config_file} does not exist.")
-        os.environ["ETL_CONFIG"] = str(config_file)
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"Config file {config_file} does not exist.")
     given = {key: value for key, value in overrides.items() if value is not None}
+    # The file is handed to the settings source for this call only: setting
+    # ETL_CONFIG would leak it into every later load in the process.
+    token = _CONFIG_FILE.set(config_file)
     try:
         return Settings(**given)
     except ValidationError as error:
@@ -168,3 +173,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             for item in error.errors()
         )
         raise ConfigError(f"Invalid settings: {problems}") from None
+    finally:
+        _CONFIG_FILE.reset(token)

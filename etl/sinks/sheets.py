@@ -297,7 +297,7 @@ class SheetsSink:
         if unknown:
             raise SheetsError(f"Unknown tab(s) {unknown}; known: {', '.join(TABS)}.")
         sheets, contents = self._snapshot()
-        state = _state_values(contents.get(STATE_TAB, []))
+        state = state_values(contents.get(STATE_TAB, []))
         plan = SyncPlan()
         for tab, frame in tabs.items():
             spec = TABS[tab]
@@ -475,8 +475,8 @@ class SheetsSink:
         tabs = [*TABS, ACTIONS.name, STATE_TAB, RUNS_TAB]
         present = [self.names[t] for t in tabs if self.names[t] in sheets]
         contents = self._read(present, header_only=[t for t in present if t != STATE_TAB])
-        state = _state_values(contents.get(STATE_TAB, []))
-        signature = _signature([(self.names[t], self.spec(t)) for t in tabs])
+        state = state_values(contents.get(STATE_TAB, []))
+        signature = init_signature([(self.names[t], self.spec(t)) for t in tabs])
         reapply = state.get("init_signature") != signature
         changes: list[str] = []
         structure: list[dict[str, Any]] = []
@@ -789,12 +789,12 @@ def _setup_requests(sheet_id: int, spec: TabSpec, *, protect: bool) -> list[dict
     return _formats(sheet_id, spec) + ([_protect(sheet_id)] if protect else [])
 
 
-def _signature(tabs: Sequence[tuple[str, TabSpec]]) -> str:
+def init_signature(tabs: Sequence[tuple[str, TabSpec]]) -> str:
     text = json.dumps([[t, [(c.name, c.kind) for c in s.columns]] for t, s in tabs])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _state_values(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
+def state_values(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for row in rows[1:]:
         if row and isinstance(row[0], str):
