@@ -403,9 +403,10 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
     if result.preview is None:
         lines.append(f"  rows written per tab ({result.load.rows_written} in all):")
+    width = max((len(tab) for tab in result.load.tabs), default=0)
     for tab, write in result.load.tabs.items():
         lines.append(
-            f"    {tab:<16} +{write.inserted} new, ~{write.updated} changed, "
+            f"    {tab:<{width}}  +{write.inserted} new, ~{write.updated} changed, "
             f"-{write.deleted} removed"
         )
     lines.append(

@@ -48,11 +48,14 @@ def test_summary_on_stdout_logs_on_stderr(traffy: FakeTraffy, tmp_path: Path) ->
         "406 records in 2 pages",
         "401 valid, 2 rejected",
         "401 new, 0 changed, 0 removed, 2 rejected (0.5%)",
-        "complaints       +401 new, ~0 changed, -0 removed",
+        "+401 new, ~0 changed, -0 removed",
         "API calls  2 (2 Traffy, 0 output)",
         f"output     {tmp_path / 'out'}/ (CSV files)",
     ):
         assert expected in result.stdout
+    per_tab = [line for line in result.stdout.splitlines() if " new, ~" in line]
+    assert any(line.split()[0] == "kpi_monthly_by_subdistrict" for line in per_tab)
+    assert len({line.index(" +") for line in per_tab}) == 1, "per-tab counts line up"
     assert "extract: 2 pages, 406 records" in result.stderr
     assert "INFO" not in result.stdout
 
