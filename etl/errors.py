@@ -18,6 +18,18 @@ the fault, the URL (never a secret) and what to do.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What ``etl`` exits with; documented in README.md (a test keeps them in step)."""
+
+    OK = 0
+    FAILED = 1  # the run failed: nothing (new) was published
+    USAGE = 2  # bad options, settings or credentials: fix the configuration
+    PARTIAL = 3  # published, but invalid records exceed warn_invalid_share
+    INTERRUPTED = 130  # stopped with Ctrl-C (or SIGINT) before finishing
+
 
 class EtlError(Exception):
     """Base of every error the CLI reports as one line."""

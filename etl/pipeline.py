@@ -13,18 +13,20 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from typing import Any, Protocol
 
 import pandas as pd
 import requests
 
-from etl import kpi, stored, transform
+from etl import history, kpi, looker, stored, transform
 from etl.errors import ConfigError, EtlError, ValidationFailed
 from etl.models import BANGKOK, Complaint, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, RunRecord, Sink
+from etl.tabs import ACTIONS, TABS
 from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract, monthly_csv
 from etl.traffy.client import RetryPolicy
 from etl.traffy.extract import FEEDS, identity
@@ -67,6 +69,38 @@ class SyncResult:
     def seconds(self) -> float:
         return sum(self.stage_seconds.values())
 
+    @property
+    def api_calls(self) -> int:
+        """Requests to Traffy plus calls to the sink's API (quota is counted in these)."""
+        return self.extract.requests + self.load.api_calls
+
+    @property
+    def rejected_share(self) -> float:
+        """Share of the district's records that were invalid (quarantined in ``rejects``)."""
+        seen = self.extract.valid + self.extract.rejected
+        return self.extract.rejected / seen if seen else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-ready data, for ``--log-format json``."""
+        data = asdict(self)
+        data.update(
+            since=self.since.isoformat(),
+            until=self.until.isoformat(),
+            seconds=round(self.seconds, 3),
+            api_calls=self.api_calls,
+            rejected_share=round(self.rejected_share, 6),
+            rows_written=self.load.rows_written,
+        )
+        return data
+
+
+class Progress(Protocol):
+    """Who watches a run: told when a stage starts and when a Traffy page arrives."""
+
+    def stage(self, name: str) -> None: ...
+
+    def page(self, records: int) -> None: ...
+
 
 def default_window(settings: Settings, today: date) -> tuple[date, date]:
     """``since``/``until`` from the flags, else whole months back from today."""
@@ -106,16 +140,84 @@ def build_tabs(
     settings: Settings,
     rejects_tab: pd.DataFrame,
     as_of: datetime,
+    *,
+    previous: Mapping[str, pd.DataFrame] | None = None,
+    fixes: pd.DataFrame | None = None,
+    window: tuple[date, date] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every tab from the canonical complaints frame: the pure middle of the pipeline."""
+    """Every tab from the canonical complaints frame: the pure middle of the pipeline.
+
+    ``previous`` holds the history tabs as the sink has them (``HISTORY_TABS``);
+    ``fixes`` the staff's (ticket_id, fixed_on) frame, None when there is none.
+    """
     complaints = transform.complaints_tab(canonical, settings.state_group_of())
-    return {
+    tabs = {
         "complaints": complaints,
         "complaint_types": transform.complaint_types_tab(canonical),
         "complaint_orgs": transform.complaint_orgs_tab(canonical),
-        "kpi_monthly": kpi.kpi_monthly(complaints, as_of),
+        "kpi_monthly": kpi.kpi_monthly(complaints, as_of, fixes),
         "rejects": rejects_tab,
     }
+    tabs.update(_report_tabs(tabs, settings, as_of, previous or {}, fixes, window))
+    tabs["kpi_monthly"] = history.with_past_months(tabs["kpi_monthly"], tabs["kpi_snapshots"])
+    return tabs
+
+
+HISTORY_TABS = ("status_history", "kpi_snapshots")
+"""Tabs each sync appends to: read back from the sink before writing."""
+
+BREAKDOWN_TABS = ("kpi_monthly_by_org", "kpi_monthly_by_type", "kpi_monthly_by_subdistrict")
+"""Stamped like ``kpi_monthly`` (and ``open_tickets``): an unchanged row keeps its ``as_of``.
+Only ``meta`` changes on every sync: its ``last_sync`` is the data's freshness."""
+
+
+def _report_tabs(
+    tabs: Mapping[str, pd.DataFrame],
+    settings: Settings,
+    as_of: datetime,
+    previous: Mapping[str, pd.DataFrame],
+    fixes: pd.DataFrame | None,
+    window: tuple[date, date] | None,
+) -> dict[str, pd.DataFrame]:
+    """The executives' breakdowns, ageing view, history and the Looker Studio contract."""
+    complaints = tabs["complaints"]
+    since, until = window or (None, None)
+    return {
+        "kpi_monthly_by_org": kpi.kpi_monthly_by_org(
+            complaints, tabs["complaint_orgs"], as_of, fixes
+        ),
+        "kpi_monthly_by_type": kpi.kpi_monthly_by_type(
+            complaints, tabs["complaint_types"], as_of, fixes
+        ),
+        "kpi_monthly_by_subdistrict": kpi.kpi_monthly_by_subdistrict(complaints, as_of, fixes),
+        "open_tickets": kpi.open_tickets(complaints, as_of),
+        "status_history": history.status_history(previous.get("status_history"), complaints, as_of),
+        "kpi_snapshots": history.kpi_snapshots(previous.get("kpi_snapshots"), tabs["kpi_monthly"]),
+        "meta": looker.meta_tab(
+            last_sync=as_of,
+            district=settings.district,
+            tickets=len(complaints),
+            rejected=len(tabs["rejects"]),
+            since=since,
+            until=until,
+        ),
+        "dictionary": looker.dictionary_tab(),
+    }
+
+
+def staff_fixes(previous: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The staff's (ticket_id, fixed_on) from the ``actions`` tab; None where there is none.
+
+    Only the Google Sheets sink keeps ``actions``; the local sink has no staff tab.
+    """
+    actions = previous.get(ACTIONS.name)
+    return None if actions is None else actions[["ticket_id", "fixed_on"]]
+
+
+TABS_READ = (
+    *stored.TABS_READ, *HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets", ACTIONS.name,
+)  # fmt: skip
+"""Everything a run reads back from the sink before writing (one read in Sheets)."""
 
 
 def run_sync(
@@ -126,12 +228,13 @@ def run_sync(
     now: datetime | None = None,
     dry_run: bool = False,
     full_refresh: bool = False,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Sync the district's new and still-open tickets into the sink and return the counts.
 
     The first run (or ``full_refresh``) fetches the whole window; later runs
     fetch what may have changed since the cursor in the sink's ``_sync`` tab.
-    Every run, failed ones included, is logged with ``sink.record_run`` (not a
+    Every run, failed ones included, is logged in the sink's ``_runs`` (not a
     dry run: it changes nothing).
     """
     # Whole seconds: stamps must survive a round trip through any sink unchanged.
@@ -141,8 +244,10 @@ def run_sync(
 
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
+        if progress:
+            progress.stage("read")
         started = time.perf_counter()
-        previous = target.read_tabs(stored.TABS_READ)
+        previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
         kept = stored.complaints_from_tabs(previous)
         plan = plan_sync(
@@ -164,6 +269,8 @@ def run_sync(
             kept, previous = [], {}
         stages["read"] = time.perf_counter() - started
 
+        if progress:
+            progress.stage("extract")
         started = time.perf_counter()
         run.extraction = extract(
             make_client(settings, session),
@@ -173,11 +280,16 @@ def run_sync(
             page_size=settings.page_size,
             max_window_pages=settings.max_window_pages,
             concurrency=settings.concurrency,
+            on_page=progress.page if progress else None,
         )
         extraction = run.extraction
         stages["extract"] = time.perf_counter() - started - extraction.info.validate_seconds
         stages["validate"] = extraction.info.validate_seconds
-        _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+        _check_invalid_share(
+            extraction.info,
+            settings.max_invalid_share,
+            _new_rejects(extraction.rejects, previous.get("rejects")),
+        )
 
         complaints = merge(kept, extraction.complaints, extraction.windows, identity)
         first = min((f for f, _ in plan.spans), default=since)
@@ -205,7 +317,7 @@ def run_sync(
         )
         return _publish(
             settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, dry_run,
+            result, dry_run, run, progress,
         )  # fmt: skip
 
     return _logged(target, now, dry_run, work)
@@ -219,6 +331,7 @@ def run_backfill(
     sink: Sink | None = None,
     session: requests.Session | None = None,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Load whole months from the monthly CSV files, merged with what the sink holds.
 
@@ -241,14 +354,18 @@ def run_backfill(
 
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
+        if progress:
+            progress.stage("read")
         started = time.perf_counter()
-        previous = target.read_tabs(stored.TABS_READ)
+        previous = target.read_tabs(TABS_READ)
         state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
         kept = stored.complaints_from_tabs(previous)
         if state.district is not None and state.district != settings.district:
             kept, previous, state = [], {}, SyncState()
         stages["read"] = time.perf_counter() - started
 
+        if progress:
+            progress.stage("extract")
         started = time.perf_counter()
         run.extraction = monthly_csv.extract_months(
             make_client(settings, session),
@@ -260,7 +377,11 @@ def run_backfill(
         extraction = run.extraction
         stages["extract"] = time.perf_counter() - started - extraction.info.validate_seconds
         stages["validate"] = extraction.info.validate_seconds
-        _check_invalid_share(extraction.info, settings.max_invalid_share, extraction.rejects)
+        _check_invalid_share(
+            extraction.info,
+            settings.max_invalid_share,
+            _new_rejects(extraction.rejects, previous.get("rejects")),
+        )
 
         complaints = merge(kept, extraction.complaints, extraction.windows, identity)
         first, until = extraction.windows[0][0], extraction.windows[-1][1]
@@ -283,7 +404,7 @@ def run_backfill(
         )
         return _publish(
             settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, dry_run=False,
+            result, False, run, progress,
         )  # fmt: skip
 
     return _logged(target, now, False, work)
@@ -293,23 +414,43 @@ def run_backfill(
 class _Run:
     """What a run's log needs to know, filled in as the run goes."""
 
+    started_at: datetime
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     extraction: Extraction | None = None
+    logged: bool = False
+
+    def record(self, outcome: str, message: str | None = None) -> RunRecord:
+        """The run's ``_runs`` row (the sink fills in what the load did)."""
+        info = self.extraction.info if self.extraction else None
+        return RunRecord(
+            run_id=self.run_id,
+            started_at=self.started_at,
+            finished_at=datetime.now(BANGKOK),
+            outcome=outcome,
+            tickets_fetched=info.records if info else 0,
+            rejects=info.rejected if info else 0,
+            message=message,
+        )
 
 
 def _logged(
     sink: Sink, now: datetime, dry_run: bool, work: Callable[[_Run], SyncResult]
 ) -> SyncResult:
-    """Run ``work`` and log its outcome in the sink (a dry run changes nothing)."""
-    run = _Run()
+    """Run ``work``; a failed run is logged in the sink too (a dry run changes nothing).
+
+    A successful run is logged by its own write (``_publish``), which costs
+    the Sheets sink no extra request.
+    """
+    run = _Run(started_at=now)
     try:
         result = work(run)
     except EtlError as error:
-        if not dry_run:
-            _record(sink, run.run_id, now, run.extraction, None, type(error).__name__, str(error))
+        if not dry_run and not run.logged:
+            try:
+                sink.record_run(run.record(type(error).__name__, str(error)))
+            except EtlError as failure:  # never hide the run's own error
+                log.warning("Could not record the run in %s: %s", sink.description, failure)
         raise
-    if not dry_run:
-        _record(sink, run.run_id, now, run.extraction, result.load, "ok", None)
     result.run_id = run.run_id
     return result
 
@@ -325,27 +466,44 @@ def _publish(
     stages: dict[str, float],
     result: SyncResult,
     dry_run: bool,
+    run: _Run,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Transform the merged complaints into every tab and write them in one load."""
+    if progress:
+        progress.stage("transform")
     started = time.perf_counter()
     frame = transform.complaints_frame(complaints)
     ids = {c.ticket_id for c in complaints}
     rejects_tab = _merged_rejects(previous.get("rejects"), transform.rejects_tab(rejects, now), ids)
-    tabs = build_tabs(frame, settings, rejects_tab, now)
-    tabs["kpi_monthly"] = transform.carry_stamps(
-        tabs["kpi_monthly"], previous.get("kpi_monthly"), ["month"], "as_of"
+    tabs = build_tabs(
+        frame,
+        settings,
+        rejects_tab,
+        now,
+        previous=previous,
+        fixes=staff_fixes(previous),
+        window=(result.since, result.until),
     )
+    for name in ("kpi_monthly", *BREAKDOWN_TABS, "open_tickets"):
+        tabs[name] = transform.carry_stamps(
+            tabs[name], previous.get(name), list(TABS[name].key), "as_of"
+        )
     tabs["rejects"] = transform.carry_stamps(
         tabs["rejects"], previous.get("rejects"), ["reject_id"], "rejected_at"
     )
     tabs[stored.SYNC_TAB] = state.to_frame()
     stages["transform"] = time.perf_counter() - started
 
+    if progress:
+        progress.stage("load")
     started = time.perf_counter()
     if dry_run:
         result.preview = sink.preview(tabs)
     else:
-        result.load = sink.write_tabs(tabs)
+        # The write logs the run; if it fails, _logged logs the failure instead.
+        result.load = sink.write_tabs(tabs, run=run.record("ok"))
+        run.logged = True
     stages["load"] = time.perf_counter() - started
 
     complaints_tab = tabs["complaints"]
@@ -389,39 +547,26 @@ def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetim
     return max(newest, cursor)
 
 
-def _record(
-    sink: Sink,
-    run_id: str,
-    started: datetime,
-    extraction: Extraction | None,
-    load: LoadInfo | None,
-    outcome: str,
-    message: str | None,
-) -> None:
-    """Log the run in the sink; a failure to log never hides the run's own error."""
-    run = RunRecord(
-        run_id=run_id,
-        started_at=started,
-        finished_at=datetime.now(BANGKOK),
-        outcome=outcome,
-        tickets_fetched=extraction.info.records if extraction else 0,
-        rejects=extraction.info.rejected if extraction else 0,
-        load=load,
-        message=message,
-    )
-    try:
-        sink.record_run(run)
-    except EtlError as error:
-        log.warning("Could not record the run in %s: %s", sink.description, error)
+def _new_rejects(rejects: Sequence[Reject], quarantined: pd.DataFrame | None) -> list[Reject]:
+    """Rejects not already in the sink's ``rejects`` tab.
+
+    An incremental run re-reads few records; a record that is invalid in every
+    scan was judged when it first appeared, and must not fail every later run.
+    """
+    if quarantined is None or quarantined.empty:
+        return list(rejects)
+    known = set(quarantined["reject_id"])
+    return [r for r in rejects if transform.reject_id(r.raw) not in known]
 
 
 def _check_invalid_share(info: ExtractInfo, limit: float, rejects: Sequence[Reject]) -> None:
-    seen = info.valid + info.rejected
-    if seen and info.rejected / seen > limit:
+    """``rejects``: the run's new invalid records (see ``_new_rejects``)."""
+    seen = info.valid + len(rejects)
+    if seen and len(rejects) / seen > limit:
         first = rejects[0].reason if rejects else ""
         raise ValidationFailed(
-            f"{info.rejected} of {seen} district records are invalid "
-            f"({info.rejected / seen:.1%}, limit {limit:.0%}); nothing was written. "
+            f"{len(rejects)} of {seen} district records are invalid "
+            f"({len(rejects) / seen:.1%}, limit {limit:.0%}); nothing was written. "
             f"First reason: {first}. If the feed changed, update the feed module; "
             "to publish anyway raise max_invalid_share."
         )

@@ -8,11 +8,12 @@ variables, then command-line flags (passed as keyword arguments).
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        env_ignore_empty=True,  # an unset GitHub Actions variable arrives as ""
     )
 
     district: str = Field(min_length=1)
@@ -67,6 +69,7 @@ class Settings(BaseSettings):
     retry_backoff_initial: float = Field(default=1.0, ge=0)
     retry_backoff_max: float = Field(default=30.0, ge=0)
     max_invalid_share: float = Field(default=0.05, ge=0, le=1)
+    warn_invalid_share: float = Field(default=0.01, ge=0, le=1)
     retry_budget: float = Field(default=300.0, gt=0)
     concurrency: int = Field(default=2, ge=1, le=8)
     max_window_pages: int = Field(default=20, ge=1)
@@ -77,6 +80,7 @@ class Settings(BaseSettings):
     backfill_email: str = ""
     state_groups: dict[str, list[str]] = Field(default_factory=dict)
     tabs: dict[str, str] = Field(default_factory=dict)
+    report_oldest_tickets: int = Field(default=20, ge=1)
     spreadsheet_id: str | None = None
     sheets_api_url: str = "https://sheets.googleapis.com"
     google_service_account_json: SecretStr | None = None
@@ -120,7 +124,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         files = [default_config_path()]
-        extra = os.environ.get("ETL_CONFIG")
+        extra = _CONFIG_FILE.get() or os.environ.get("ETL_CONFIG")
         if extra:
             files.append(Path(extra))
         return (
@@ -128,6 +132,15 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=files),
         )
+
+    @model_validator(mode="after")
+    def _warn_below_fail(self) -> Settings:
+        if self.warn_invalid_share > self.max_invalid_share:
+            raise ValueError(
+                f"warn_invalid_share ({self.warn_invalid_share}) must not exceed "
+                f"max_invalid_share ({self.max_invalid_share})"
+            )
+        return self
 
     def state_group_of(self) -> dict[str, str]:
         """Thai state -> group, the lookup the transform applies."""
@@ -138,16 +151,20 @@ class Settings(BaseSettings):
         return self.tabs.get(tab, tab)
 
 
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("etl_config_file", default=None)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings, turning pydantic's errors into one ``ConfigError`` line.
 
     ``overrides`` are command-line values; ``None`` means "not given".
     """
-    if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(f"Config file {config_file} does not exist.")
-        os.environ["ETL_CONFIG"] = str(config_file)
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"Config file {config_file} does not exist.")
     given = {key: value for key, value in overrides.items() if value is not None}
+    # The file is handed to the settings source for this call only: setting
+    # ETL_CONFIG would leak it into every later load in the process.
+    token = _CONFIG_FILE.set(config_file)
     try:
         return Settings(**given)
     except ValidationError as error:
@@ -156,3 +173,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             for item in error.errors()
         )
         raise ConfigError(f"Invalid settings: {problems}") from None
+    finally:
+        _CONFIG_FILE.reset(token)

@@ -15,14 +15,18 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 ColumnKind = Literal["text", "int", "float", "bool", "date", "datetime"]
 
 
-def col(description: str, thai: str, **kwargs: Any) -> Any:
-    """A column with its English description and the Thai label users see."""
-    return Field(description=description, json_schema_extra={"title_th": thai}, **kwargs)
+def col(description: str, thai: str, *, thai_description: str | None = None, **kwargs: Any) -> Any:
+    """A column with its English description, the Thai label users see and, for the
+    measures, the formula in Thai (``description_th``) for the district's staff."""
+    extra: dict[str, Any] = {"title_th": thai}
+    if thai_description:
+        extra["description_th"] = thai_description
+    return Field(description=description, json_schema_extra=extra, **kwargs)
 
 
 class Row(BaseModel):
@@ -88,13 +92,27 @@ class KpiMonthlyRow(Row):
 
     month: date = col("First day of the creation month (Asia/Bangkok) (key)", "เดือน")
     month_th: str = col("Thai month name and Buddhist-era year", "เดือน (พ.ศ.)")
-    total: int = col("Tickets created that month, whatever their state", "เรื่องทั้งหมด")
-    in_progress: int = col("Of those, tickets now in the in-progress group", "กำลังดำเนินการ")
+    total: int = col(
+        "Tickets created that month, whatever their state",
+        "เรื่องทั้งหมด",
+        thai_description="จำนวนเรื่องที่แจ้งในเดือนนั้นทั้งหมด ไม่ว่าจะอยู่ในสถานะใด",
+    )
+    in_progress: int = col(
+        "Of those, tickets now in the in-progress group",
+        "กำลังดำเนินการ",
+        thai_description="จำนวนเรื่องของเดือนนั้นที่ขณะนี้อยู่ในกลุ่มสถานะกำลังดำเนินการ",
+    )
     in_progress_pct: float = col(
-        "in_progress x 100 / total, rounded half-up to 2 decimals", "ร้อยละกำลังดำเนินการ"
+        "in_progress x 100 / total, rounded half-up to 2 decimals",
+        "ร้อยละกำลังดำเนินการ",
+        thai_description=(
+            "in_progress x 100 / total ปัดเศษแบบปัดครึ่งขึ้นเป็นทศนิยม 2 ตำแหน่ง ตามที่สำนักงานเขตคำนวณ"
+        ),
     )
     in_progress_ratio: float = col(
-        "in_progress / total (0-1), for Looker Studio's Percent type", "สัดส่วนกำลังดำเนินการ"
+        "in_progress / total (0-1), for Looker Studio's Percent type",
+        "สัดส่วนกำลังดำเนินการ",
+        thai_description="in_progress / total (0-1) สำหรับชนิดข้อมูล Percent ของ Looker Studio",
     )
     waiting: int = col("Tickets now waiting to be accepted", "รอรับเรื่อง")
     forwarded: int = col("Tickets now forwarded to another agency", "ส่งต่อ")
@@ -103,6 +121,56 @@ class KpiMonthlyRow(Row):
     irrelevant: int = col("Tickets judged not relevant", "ไม่เกี่ยวข้อง")
     unknown: int = col("Tickets in a state the config does not know", "สถานะไม่ทราบ")
     as_of: datetime = col("When these numbers were computed (Asia/Bangkok)", "ข้อมูล ณ วันที่")
+    finished_timed: int = col(
+        "Tickets with a known finish moment: the staff fixed_on date when present, else "
+        "Traffy's timestamp_finished of a ticket now finished. The base of days_to_finish_*",
+        "เรื่องที่ทราบวันแก้ไขเสร็จ",
+        thai_description=(
+            "จำนวนเรื่องที่ทราบวันแก้ไขเสร็จ: ใช้วันที่แก้ไขเสร็จ (fixed_on) "
+            "ที่เจ้าหน้าที่บันทึกเมื่อมี มิฉะนั้นใช้เวลาเสร็จสิ้นของ Traffy "
+            "ของเรื่องที่เสร็จสิ้นแล้ว"
+        ),
+    )
+    days_to_finish_median: float | None = col(
+        "Median of (finish moment - created_at) in days (hours / 24) over finished_timed "
+        "tickets, rounded to 2 decimals; a fixed_on date counts from its midnight, a fix "
+        "dated the day of reporting counts 0. Empty when finished_timed is 0",
+        "มัธยฐานจำนวนวันจนแก้ไขเสร็จ",
+        thai_description=(
+            "มัธยฐานของจำนวนวันตั้งแต่แจ้งจนแก้ไขเสร็จ (ชั่วโมง / 24) ปัดเป็นทศนิยม 2 ตำแหน่ง "
+            "วันที่ fixed_on นับจากเวลา 00:00 ของวันนั้น แก้ไขเสร็จในวันที่แจ้งนับเป็น 0 วัน "
+            "ว่างเมื่อ finished_timed เป็น 0"
+        ),
+    )
+    days_to_finish_p90: float | None = col(
+        "90th percentile of the same days (linear interpolation, as Sheets PERCENTILE), "
+        "rounded to 2 decimals; empty when finished_timed is 0",
+        "เปอร์เซ็นไทล์ที่ 90 ของจำนวนวันจนแก้ไขเสร็จ",
+        thai_description=(
+            "เปอร์เซ็นไทล์ที่ 90 ของจำนวนวันเดียวกัน (ประมาณค่าเชิงเส้นแบบ PERCENTILE ของ "
+            "Sheets) ปัดเป็นทศนิยม 2 ตำแหน่ง ว่างเมื่อ finished_timed เป็น 0"
+        ),
+    )
+    reopened: int = col(
+        "Tickets reopened at least once (count_reopen > 0)",
+        "เรื่องที่ถูกเปิดใหม่",
+        thai_description="จำนวนเรื่องที่ถูกเปิดใหม่อย่างน้อยหนึ่งครั้ง (count_reopen > 0)",
+    )
+    reopened_ratio: float = col(
+        "reopened / total (0-1), for Looker Studio's Percent type",
+        "สัดส่วนเรื่องที่ถูกเปิดใหม่",
+        thai_description="reopened / total (0-1) สำหรับชนิดข้อมูล Percent ของ Looker Studio",
+    )
+    rated: int = col(
+        "Tickets the citizen rated (star 1-5)",
+        "เรื่องที่ได้รับคะแนน",
+        thai_description="จำนวนเรื่องที่ประชาชนให้คะแนน (1-5 ดาว)",
+    )
+    star_mean: float | None = col(
+        "Mean star of the rated tickets, rounded to 2 decimals; empty when rated is 0",
+        "คะแนนความพึงพอใจเฉลี่ย",
+        thai_description=("ค่าเฉลี่ยคะแนนของเรื่องที่ได้รับคะแนน ปัดเป็นทศนิยม 2 ตำแหน่ง ว่างเมื่อ rated เป็น 0"),
+    )
 
 
 class RejectRow(Row):
@@ -281,3 +349,163 @@ ACTION_STAFF_COLUMNS = (
     "note",
 )
 """Columns of ``actions`` only staff write (created empty)."""
+
+
+# --- Executive KPIs, history and the Looker Studio contract (issue 5) -------------
+
+SCHEMA_VERSION = 1
+"""The published contract's version (tab ``meta``). Appending a column or a tab
+keeps it; renaming, removing, retyping or reordering a published column bumps
+it, with a note in CHANGELOG.md and an updated ``schemas/published.json``."""
+
+NOT_GIVEN = "ไม่ระบุ"
+"""The breakdown value of tickets with no type, agency or sub-district."""
+
+
+def _fields(model: type[Row], names: list[str] | None = None) -> dict[str, Any]:
+    """``create_model`` definitions copying ``model``'s columns (all, or ``names``)."""
+    fields = model.model_fields
+    return {name: (fields[name].annotation, fields[name]) for name in names or list(fields)}
+
+
+def _breakdown(name: str, doc: str, **by: Any) -> type[Row]:
+    """A ``kpi_monthly`` row split by one more dimension: month, value, the same measures.
+
+    Built from ``KpiMonthlyRow`` so a measure appended there is appended here too.
+    """
+    measures = [n for n in KpiMonthlyRow.model_fields if n not in ("month", "month_th")]
+    model: type[Row] = create_model(
+        name,
+        __base__=Row,
+        __doc__=doc,
+        **_fields(KpiMonthlyRow, ["month", "month_th"]),
+        **by,
+        **_fields(KpiMonthlyRow, measures),
+    )
+    return model
+
+
+KpiMonthlyByOrgRow = _breakdown(
+    "KpiMonthlyByOrgRow",
+    "One row per creation month and agency (tab ``kpi_monthly_by_org``); a ticket "
+    "routed to several agencies counts under each.",
+    organization=(str, col("Agency or section the tickets were routed to (key)", "หน่วยงาน")),
+    is_section=(bool, col("True for a section (ฝ่าย) of the district office", "เป็นฝ่ายของเขต")),
+)
+KpiMonthlyByTypeRow = _breakdown(
+    "KpiMonthlyByTypeRow",
+    "One row per creation month and complaint type (tab ``kpi_monthly_by_type``); a "
+    "ticket of several types counts under each.",
+    type=(str, col("Complaint type (key); ไม่ระบุ when the ticket has none", "ประเภทปัญหา")),
+)
+KpiMonthlyBySubdistrictRow = _breakdown(
+    "KpiMonthlyBySubdistrictRow",
+    "One row per creation month and sub-district (tab ``kpi_monthly_by_subdistrict``).",
+    subdistrict=(str, col("Sub-district (แขวง) (key); ไม่ระบุ when unknown", "แขวง")),
+)
+
+
+class OpenTicketRow(Row):
+    """One row per ticket not yet finished (tab ``open_tickets``): the ageing view."""
+
+    ticket_id: str = col("Traffy ticket id (key)", "เลขที่เรื่อง")
+    created_at: datetime = col("When the ticket was reported (Asia/Bangkok)", "วันเวลาที่แจ้ง")
+    month: date = col("First day of the creation month (Asia/Bangkok)", "เดือนที่แจ้ง")
+    age_days: int = col(
+        "Whole days from created_at to as_of",
+        "อายุเรื่อง (วัน)",
+        thai_description="จำนวนวันเต็มตั้งแต่วันเวลาที่แจ้งถึง as_of",
+    )
+    age_bucket: str = col(
+        "Age band: 0-7, 8-30, 31-90 or over 90 days",
+        "ช่วงอายุเรื่อง",
+        thai_description="ช่วงอายุเรื่อง: 0-7, 8-30, 31-90 หรือ over 90 วัน",
+    )
+    age_bucket_order: int = col("1-4, to sort the age bands from youngest", "ลำดับช่วงอายุ")
+    state: str = col("Current Traffy state, in Thai", "สถานะ")
+    state_group: str = col("waiting, in_progress, forwarded, following or unknown", "กลุ่มสถานะ")
+    sections: str | None = col("Sections (ฝ่าย) of the district office", "ฝ่ายที่รับผิดชอบ")
+    types: str | None = col("Complaint types, comma separated", "ประเภทปัญหา")
+    subdistrict: str | None = col("Sub-district (แขวง)", "แขวง")
+    description: str | None = col("The citizen's complaint text", "รายละเอียด")
+    latlong: str | None = col("'lat,lon' text for Looker Studio's Geo type", "พิกัด")
+    photo_url: str | None = col("Photo at reporting time (Looker Studio Image)", "รูปที่แจ้ง")
+    traffy_url: str = col("The ticket's public Traffy page", "ลิงก์ Traffy")
+    as_of: datetime = col("The sync time the ages are counted to (Asia/Bangkok)", "ข้อมูล ณ วันที่")
+
+
+class StatusHistoryRow(Row):
+    """One row each time a sync sees a ticket in a new state (tab ``status_history``)."""
+
+    ticket_id: str = col("Traffy ticket id (key with observed_at)", "เลขที่เรื่อง")
+    state: str = col("The state the sync saw, in Thai", "สถานะ")
+    state_group: str = col("Its state group", "กลุ่มสถานะ")
+    observed_at: datetime = col("The sync that first saw this state (Asia/Bangkok)", "เวลาที่พบ")
+
+
+KpiSnapshotRow: type[Row] = create_model(
+    "KpiSnapshotRow",
+    __base__=Row,
+    __doc__="A month's ``kpi_monthly`` row as it stood at a sync (tab ``kpi_snapshots``); "
+    "a row is added only when the month's numbers changed, so ``as_of`` is when they "
+    "became what they are.",
+    **_fields(KpiMonthlyRow),
+)
+
+
+class MetaRow(Row):
+    """One row (tab ``meta``): the contract's version and the data's freshness."""
+
+    schema_version: int = col(
+        "Version of the tabs' contract (see CHANGELOG.md)",
+        "รุ่นโครงสร้างข้อมูล",
+        thai_description=("รุ่นของโครงสร้างตาราง เปลี่ยนเมื่อคอลัมน์ที่เผยแพร่แล้วถูกเปลี่ยน (ดู CHANGELOG.md)"),
+    )
+    last_sync: datetime = col(
+        "When the last successful sync ran (Asia/Bangkok)",
+        "ปรับปรุงข้อมูลล่าสุด",
+        thai_description=("เวลาที่ซิงก์ข้อมูลสำเร็จครั้งล่าสุด (เวลาประเทศไทย) ใช้แสดงความสดใหม่ของข้อมูล"),
+    )
+    district: str = col("District synced, without prefix", "เขต")
+    since: date | None = col("First creation date of the last sync", "แจ้งตั้งแต่วันที่")
+    until: date | None = col("Last creation date of the last sync", "แจ้งถึงวันที่")
+    tickets: int = col("Tickets written by the last sync", "จำนวนเรื่อง")
+    rejected: int = col("Invalid records quarantined by the last sync", "รายการที่ไม่ผ่านการตรวจสอบ")
+    etl_version: str = col("traffy-etl version that wrote the tabs", "รุ่นโปรแกรม")
+
+
+class DictionaryRow(Row):
+    """One row per column of every tab (tab ``dictionary``), written from ``schemas/``."""
+
+    tab: str = col("Tab id (key with column)", "ตาราง")
+    position: int = col("1-based column position in the tab", "ลำดับคอลัมน์")
+    column: str = col("Column header, stable ASCII snake_case", "คอลัมน์")
+    kind: str = col("text, int, float, bool, date or datetime", "ชนิดข้อมูล")
+    is_key: bool = col("True when the column is part of the row key", "เป็นคีย์")
+    label_th: str = col("Thai label for report headers", "ชื่อภาษาไทย")
+    description: str = col("What the column holds and how it is computed", "คำอธิบาย")
+    schema_version: int = col("Contract version the row describes", "รุ่นโครงสร้างข้อมูล")
+    description_th: str | None = col(
+        "The formula in Thai, for the measures; empty for plain columns", "คำอธิบาย (ภาษาไทย)"
+    )
+
+
+TABS.update(
+    {
+        spec.name: spec
+        for spec in (
+            TabSpec("kpi_monthly_by_org", KpiMonthlyByOrgRow, ("month", "organization")),
+            TabSpec("kpi_monthly_by_type", KpiMonthlyByTypeRow, ("month", "type")),
+            TabSpec(
+                "kpi_monthly_by_subdistrict", KpiMonthlyBySubdistrictRow, ("month", "subdistrict")
+            ),
+            TabSpec("open_tickets", OpenTicketRow, ("ticket_id",)),
+            TabSpec("status_history", StatusHistoryRow, ("ticket_id", "observed_at")),
+            TabSpec("kpi_snapshots", KpiSnapshotRow, ("month", "as_of")),
+            TabSpec("meta", MetaRow, ("schema_version",)),
+            TabSpec("dictionary", DictionaryRow, ("tab", "column")),
+        )
+    }
+)
+for _name in [name for name, spec in TABS.items() if not spec.for_looker]:
+    TABS[_name] = TABS.pop(_name)  # bookkeeping tabs stay last: written after the data

@@ -164,6 +164,11 @@ def _org_rows(frame: pd.DataFrame) -> tuple[list[str], list[str], list[bool]]:
     return tickets, names, acting
 
 
+def reject_id(raw: object) -> str:
+    """A reject's key: the hash of its raw JSON, so a record seen again is the same row."""
+    return hashlib.sha1(raw_json(raw).encode()).hexdigest()[:16]
+
+
 def rejects_tab(rejects: Sequence[Reject], rejected_at: datetime) -> pd.DataFrame:
     """Tab ``rejects``: every invalid record with its reason and raw JSON."""
     rows = []
@@ -171,7 +176,7 @@ def rejects_tab(rejects: Sequence[Reject], rejected_at: datetime) -> pd.DataFram
         text = raw_json(reject.raw)
         rows.append(
             {
-                "reject_id": hashlib.sha1(text.encode()).hexdigest()[:16],
+                "reject_id": reject_id(reject.raw),
                 "ticket_id": reject.ticket_id,
                 "reason": reject.reason,
                 "source": reject.source,

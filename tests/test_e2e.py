@@ -159,8 +159,10 @@ def test_unreachable_api_is_one_line_and_nonzero_and_writes_nothing(tmp_path: Pa
         check=False,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().count("\n") == 0, result.stderr
-    assert "Could not reach the Traffy API at http://127.0.0.1:9" in result.stderr
+    # Log lines (the retries) come first; the failure itself is the one last line.
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Could not reach the Traffy API at http://127.0.0.1:9"), last
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [last]
     assert "Traceback" not in result.stderr
     # No tab was written; the failed run is logged for `etl doctor`.
     assert [p.name for p in out.iterdir()] == ["_runs.csv"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -48,13 +49,21 @@ def test_sync_fills_the_spreadsheet_then_a_resync_writes_nothing(
     runs = sheets.tab_values(sid, "_runs")
     assert runs[-1][3] == "ok"
 
+    before = {tab: sheets.tab_values(sid, tab) for tab in ("complaints", "kpi_monthly", "actions")}
     sheets.reset_stats()
     output = sync(traffy, sid)
-    # metadata + one batchGet + the _runs row appended; no tab cell rewritten
+    # Metadata, one batchGet, one batchUpdate: the run's _runs row, riding with the only
+    # cell that changes on every sync, meta's last_sync (the data's freshness).
     assert sheets.stats.requests == 3, sheets.stats.by_kind
-    assert sheets.stats.cells_written <= len(runs[0])  # the run row (an empty message is no cell)
+    assert sheets.stats.by_kind["values.batchUpdate"] == 1
+    changed = [line.split()[0] for line in output.splitlines() if re.search(r"~[1-9]", line)]
+    assert changed in ([], ["meta"]), output
+    for tab, values in before.items():
+        assert sheets.tab_values(sid, tab) == values, tab
+    runs_after = sheets.tab_values(sid, "_runs")
+    assert len(runs_after) == len(runs) + 1
+    assert runs_after[-1][3] == "ok"
     assert "+0 new, ~0 changed, -0 removed" in output
-    assert "kpi_monthly" in output
 
 
 def test_dry_run_writes_nothing(traffy: FakeTraffy, sheets: FakeSheetsServer) -> None:

@@ -96,6 +96,11 @@ def kpis() -> pd.DataFrame:
     for name in ("waiting", "forwarded", "following", "finished", "irrelevant", "unknown"):
         frame[name] = pd.array([0, 1], dtype="Int64")
     frame["as_of"] = pd.to_datetime("2024-02-15 06:30:15")
+    # Measures appended after as_of (issue 5).
+    for name in ("finished_timed", "reopened", "rated"):
+        frame[name] = pd.array([3, 4], dtype="Int64")
+    for name in ("days_to_finish_median", "days_to_finish_p90", "reopened_ratio", "star_mean"):
+        frame[name] = [1.25, float("nan")]
     return frame[spec.column_names]
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from etl.errors import ConfigError, ValidationFailed
-from etl.fakes.traffy import FakeTraffy, search_row
+from etl.fakes.traffy import FakeTraffy, Fault, search_row
 from etl.models import BANGKOK
 from etl.pipeline import run_sync
 from etl.settings import load_settings
@@ -124,3 +124,20 @@ def test_fake_search_rows_carry_no_district(traffy: FakeTraffy) -> None:
     row = search_row(traffy.features[0])
     assert "district" not in row
     assert row["timestamp"].endswith("+00")
+
+
+def test_feed_comes_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_FEED", "search")
+    assert load_settings().feed == "search"
+    assert load_settings(feed="v1").feed == "v1"  # the flag wins
+
+
+def test_search_feed_survives_faults_with_the_same_tabs(traffy: FakeTraffy) -> None:
+    clean, _ = sync(traffy, "search")
+    traffy.script(Fault(status=503), Fault(body=b'{"status":"error","message":"timeout"}'))
+    recovered, result = sync(traffy, "search")
+    assert result.extract.requests > 2
+    for name in ("complaints", "complaint_types", "kpi_monthly"):
+        left = recovered.tabs[name].drop(columns=["as_of"], errors="ignore")
+        right = clean.tabs[name].drop(columns=["as_of"], errors="ignore")
+        pd.testing.assert_frame_equal(left, right)

@@ -102,7 +102,6 @@ def test_sync_tab_holds_the_cursor_and_is_not_for_looker(traffy: FakeTraffy) -> 
     assert (state.district, state.feed) == ("สวนหลวง", "v1")
     assert state.records_per_day is not None
     assert TABS["_sync"].for_looker is False
-    assert list(TABS)[-1] == "_sync"
 
 
 def test_full_refresh_and_new_district_scan_everything(traffy: FakeTraffy) -> None:
@@ -147,3 +146,41 @@ def test_refresh_windows_merge_only_when_cheaper() -> None:
     # A district-filtered feed, 20 a day: one window, one page.
     assert refresh_windows(days, lambda _: 20.0, 1000, 31) == [(date(2023, 4, 1), date(2023, 4, 5))]
     assert pages(date(2023, 4, 1), date(2023, 4, 1), lambda _: 1000.0, 1000) == 2
+
+
+def test_incremental_sync_through_the_sheets_sink_reads_its_state_back(
+    traffy: FakeTraffy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl.fakes.sheets import FakeSheetsServer
+    from etl.pipeline import make_sink
+
+    with FakeSheetsServer() as sheets:
+        monkeypatch.setenv("ETL_SHEETS_API_URL", sheets.url)
+        settings = settings_for(traffy, spreadsheet_id=sheets.create_spreadsheet())
+        first = run_sync(settings, sink=make_sink(settings), now=MAY_20)
+        sheets.reset_stats()
+        second = run_sync(settings, sink=make_sink(settings), now=MAY_21)
+        sync_tab = sheets.tab_values(settings.spreadsheet_id or "", "_sync")
+    assert first.plan is not None
+    assert first.plan.mode == "full"
+    assert second.plan is not None
+    assert second.plan.mode == "incremental"
+    assert second.plan.open_tickets > 0  # read back from the spreadsheet
+    # April's 398, the anonymous ticket and 0AB123; 2023-LASTDY is after May 21.
+    assert second.complaints_total == first.complaints_total == 400
+    assert [row[0] for row in sync_tab[1:]][:3] == ["district", "feed", "cursor"]
+
+
+def test_records_invalid_in_every_scan_do_not_fail_later_small_runs(traffy: FakeTraffy) -> None:
+    """The broken-timestamp record is served with every window: judged once, then known."""
+    for feature in traffy.features:
+        if feature["properties"]["state_type_latest"] not in (None, "finish"):
+            feature["properties"].update(state="เสร็จสิ้น", state_type_latest="finish")
+    sink = MemorySink()
+    run_sync(settings_for(traffy), sink=sink, now=MAY_20)  # 2 of about 400 invalid: fine
+    second = run_sync(settings_for(traffy), sink=sink, now=MAY_21)
+    assert second.plan is not None
+    assert second.plan.refresh == []  # nothing open: only the last days are read
+    assert second.extract.rejected >= 1  # the same broken record, again
+    assert second.extract.valid < 20  # a small run, where one reject is over 5 %
+    assert len(sink.tabs["rejects"]) == 2

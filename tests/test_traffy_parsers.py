@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl.models import BANGKOK
 from etl.traffy.parse import coords_text, parse_time, pg_array, to_pg_array
 
+FAST = settings(max_examples=60)
+"""Enough examples to find the quirks, few enough to keep the suite fast."""
+
 ITEM = st.text(min_size=1, max_size=20).map(str.strip).filter(bool)
 
 
+@FAST
 @given(st.lists(ITEM, max_size=6))
 def test_pg_array_round_trips(items: list[str]) -> None:
     assert pg_array(to_pg_array(tuple(items))) == tuple(items)
@@ -25,12 +29,14 @@ def test_pg_array_examples() -> None:
     assert pg_array("ถนน,ทางเท้า") == ("ถนน", "ทางเท้า")  # feed 1's comma-joined text
 
 
+@FAST
 @given(st.text(max_size=60))
 def test_pg_array_never_raises_and_returns_clean_texts(text: str) -> None:
     items = pg_array(text)
     assert all(isinstance(item, str) and item == item.strip() and item for item in items)
 
 
+@FAST
 @given(
     st.floats(min_value=-180, max_value=180, allow_nan=False).filter(lambda v: abs(v) > 1e-6),
     st.floats(min_value=-90, max_value=90, allow_nan=False).filter(lambda v: abs(v) > 1e-6),
@@ -39,6 +45,7 @@ def test_coords_text_round_trips(lon: float, lat: float) -> None:
     assert coords_text(f"{lon!r},{lat!r}") == (lat, lon)
 
 
+@FAST
 @given(st.text(max_size=40))
 def test_coords_text_never_raises(text: str) -> None:
     lat, lon = coords_text(text)
@@ -60,6 +67,7 @@ MOMENTS = st.datetimes(
 )
 
 
+@FAST
 @given(MOMENTS)
 def test_utc_plus00_text_round_trips_to_the_same_instant(moment: datetime) -> None:
     text = moment.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00"
@@ -70,12 +78,14 @@ def test_utc_plus00_text_round_trips_to_the_same_instant(moment: datetime) -> No
     assert parsed.utcoffset() == timedelta(hours=7)
 
 
+@FAST
 @given(MOMENTS)
 def test_naive_text_is_bangkok_wall_time(moment: datetime) -> None:
     wall = moment.astimezone(BANGKOK).replace(tzinfo=None, microsecond=0)
     assert parse_time(wall.isoformat(sep=" ")) == wall.replace(tzinfo=BANGKOK)
 
 
+@FAST
 @given(st.text(max_size=40))
 def test_parse_time_raises_only_value_error(text: str) -> None:
     try:

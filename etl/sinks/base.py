@@ -45,6 +45,26 @@ class RunRecord:
     load: LoadInfo | None = None
     message: str | None = None
 
+    def row(self) -> dict[str, object]:
+        """The run as one row of the ``_runs`` tab (``etl.tabs.RunRow``), times as given."""
+        load = self.load or LoadInfo()
+        return {
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "outcome": self.outcome,
+            "tickets_fetched": self.tickets_fetched,
+            "rejects": self.rejects,
+            "inserted": sum(w.inserted for w in load.tabs.values()),
+            "updated": sum(w.updated for w in load.tabs.values()),
+            "deleted": sum(w.deleted for w in load.tabs.values()),
+            "per_tab": "; ".join(
+                f"{tab}: +{w.inserted} ~{w.updated} -{w.deleted}" for tab, w in load.tabs.items()
+            ),
+            "api_calls": load.api_calls,
+            "message": (self.message or "")[:1000] or None,
+        }
+
 
 class Sink(Protocol):
     """A destination for the pipeline's tabs.
@@ -60,12 +80,20 @@ class Sink(Protocol):
 
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]: ...
 
-    def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo: ...
+    def write_tabs(
+        self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None = None
+    ) -> LoadInfo:
+        """Make the tabs hold these frames and, given a ``run``, log it in ``_runs``.
+
+        The run is logged with the same write (its ``load`` filled in by the
+        sink), so a sync costs no extra request for its log line.
+        """
+        ...
 
     def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
         """What ``write_tabs`` would change, for ``--dry-run``; writes nothing."""
         ...
 
     def record_run(self, run: RunRecord) -> None:
-        """Log one run (its outcome and counts) where ``etl doctor`` can find it."""
+        """Log a run that wrote nothing (a failed one) where ``etl doctor`` can find it."""
         ...

@@ -46,16 +46,21 @@ class LocalSink:
         tabs: dict[str, pd.DataFrame] = {}
         for name in names:
             path = self.path(name)
-            if path.is_file():
+            if (name in TABS or name == RUNS.name) and path.is_file():
                 text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=ENCODING)
                 tabs[name] = typed_frame(_spec(name), text)
         return tabs
 
-    def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
+    def write_tabs(
+        self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None = None
+    ) -> LoadInfo:
         self._make_folder()
         info = self._diff(tabs)
         for name, frame in tabs.items():
             self._write_atomically(self.path(name), TABS[name], frame)
+        if run is not None:
+            run.load = info
+            self.record_run(run)
         return info
 
     def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
@@ -66,28 +71,10 @@ class LocalSink:
 
     def record_run(self, run: RunRecord) -> None:
         """Append the run to ``_runs.csv`` (rewritten atomically, like every tab)."""
-        load = run.load or LoadInfo()
-        row = pd.DataFrame(
-            [
-                {
-                    "run_id": run.run_id,
-                    "started_at": _wall_time(run.started_at),
-                    "finished_at": _wall_time(run.finished_at),
-                    "outcome": run.outcome,
-                    "tickets_fetched": run.tickets_fetched,
-                    "rejects": run.rejects,
-                    "inserted": sum(w.inserted for w in load.tabs.values()),
-                    "updated": sum(w.updated for w in load.tabs.values()),
-                    "deleted": sum(w.deleted for w in load.tabs.values()),
-                    "per_tab": "; ".join(
-                        f"{tab}: +{w.inserted} ~{w.updated} -{w.deleted}"
-                        for tab, w in load.tabs.items()
-                    ),
-                    "api_calls": load.api_calls,
-                    "message": run.message,
-                }
-            ]
-        )
+        values = run.row()
+        values["started_at"] = _wall_time(run.started_at)
+        values["finished_at"] = _wall_time(run.finished_at)
+        row = pd.DataFrame([values])
         old = self.read_tabs([RUNS.name]).get(RUNS.name)
         runs = row if old is None or old.empty else pd.concat([old, row], ignore_index=True)
         self._make_folder()

@@ -25,11 +25,16 @@ class MemorySink:
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         return {name: self.tabs[name].copy() for name in names if name in self.tabs}
 
-    def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
+    def write_tabs(
+        self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None = None
+    ) -> LoadInfo:
         self.loads += 1
         info = self._diff(tabs)
         for name, frame in tabs.items():
             self.tabs[name] = frame.copy()
+        if run is not None:
+            run.load = info
+            self.runs.append(run)
         return info
 
     def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:

@@ -216,16 +216,30 @@ class SheetsSink:
         """``--dry-run``: per tab, rows to insert, update and delete, and the first changes."""
         return self.plan(tabs).summary() or "nothing to change"
 
-    def write_tabs(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
-        """Make the tabs hold these frames; ``actions`` follows ``complaints``."""
+    def write_tabs(
+        self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None = None
+    ) -> LoadInfo:
+        """Make the tabs hold these frames; ``actions`` follows ``complaints``.
+
+        A ``run`` is logged in ``_runs`` by the same request as the last cells,
+        at the row after the last one read: a retried request rewrites the
+        same row, never a second one. Nothing changed: one request, the log row.
+        """
         before = self.api_calls
-        plan, state = self._plan(tabs)
+        plan, state = self._plan(tabs, run_row=run is not None)
+        runs_row = len(self._snapshot()[1].get(RUNS_TAB, [])) + 1
         self._cache = None  # whatever happens next, the spreadsheet may change
         self.last_plan = plan
-        if self.dry_run or not plan.changed:
+        if self.dry_run:
             return plan.load_info(self.api_calls - before)
-        self._check_lease(state)
-        run_id = uuid.uuid4().hex[:12]
+        chunks = [chunk for chunk in self._chunks(self._value_ranges(plan)) if chunk]
+        if chunks:
+            self._check_lease(state)
+        # The log row goes out with the last request, so it counts the calls so far
+        # plus those planned (a retry of that last request is not in it).
+        calls = (1 if plan.structure else 0) + max(len(chunks), 1 if run else 0)
+        planned = plan.load_info(self.api_calls - before + calls)
+        log_range = [self._run_range(run, planned, max(runs_row, 2))] if run else []
         if plan.structure:
             self._call(
                 "change the tabs' structure",
@@ -233,15 +247,23 @@ class SheetsSink:
                 self.spreadsheet_id,
                 {"requests": plan.structure},
             )
-        data = self._value_ranges(plan)
-        chunks = list(self._chunks(data))
+        if not chunks:
+            if log_range:
+                self._call(
+                    "record the run",
+                    self.http.values_batch_update,
+                    self.spreadsheet_id,
+                    {"valueInputOption": "RAW", "data": log_range},
+                )
+            return plan.load_info(self.api_calls - before)
+        run_id = uuid.uuid4().hex[:12]
         acquired = False
         try:
             for i, chunk in enumerate(chunks):
                 extra: list[dict[str, Any]] = []
                 last = i == len(chunks) - 1
                 if last:
-                    extra = self._state_ranges(run_id, release=True)
+                    extra = self._state_ranges(run_id, release=True) + log_range
                 elif i == 0:
                     extra = self._state_ranges(run_id, release=False)
                 self._call(
@@ -259,12 +281,23 @@ class SheetsSink:
             log.warning("%d cell(s) over 50,000 characters were truncated", plan.truncated_cells)
         return plan.load_info(self.api_calls - before)
 
-    def _plan(self, tabs: Mapping[str, pd.DataFrame]) -> tuple[SyncPlan, dict[str, str]]:
+    def _run_range(self, run: RunRecord, info: LoadInfo, row: int) -> dict[str, Any]:
+        """The run's ``_runs`` row as a value range at ``row`` (1-based)."""
+        run.load = info
+        values = [wire(v) for v in _run_cells(run)]
+        return {
+            "range": f"{_quote(RUNS_TAB)}!A{row}:{_column(len(values))}{row}",
+            "values": [values],
+        }
+
+    def _plan(
+        self, tabs: Mapping[str, pd.DataFrame], *, run_row: bool = False
+    ) -> tuple[SyncPlan, dict[str, str]]:
         unknown = sorted(set(tabs) - set(TABS))
         if unknown:
             raise SheetsError(f"Unknown tab(s) {unknown}; known: {', '.join(TABS)}.")
         sheets, contents = self._snapshot()
-        state = _state_values(contents.get(STATE_TAB, []))
+        state = state_values(contents.get(STATE_TAB, []))
         plan = SyncPlan()
         for tab, frame in tabs.items():
             spec = TABS[tab]
@@ -284,10 +317,14 @@ class SheetsSink:
             self.names[t]: (d.rows_needed, d.columns_needed, self.spec(t))
             for t, d in plan.diffs.items()
         }
+        if run_row and RUNS_TAB in sheets:
+            # Room for the run's log row below the rows read.
+            logged = len(contents.get(RUNS_TAB, []))
+            needs[RUNS_TAB] = (max(logged, 1) + 1, len(RUNS.columns), RUNS)
         for own in (STATE, RUNS):
             if own.name not in sheets:
                 needs[own.name] = (
-                    1 + (len(_STATE_KEYS) if own is STATE else 0),
+                    1 + (len(_STATE_KEYS) if own is STATE else int(run_row)),
                     len(own.columns),
                     own,
                 )
@@ -438,8 +475,8 @@ class SheetsSink:
         tabs = [*TABS, ACTIONS.name, STATE_TAB, RUNS_TAB]
         present = [self.names[t] for t in tabs if self.names[t] in sheets]
         contents = self._read(present, header_only=[t for t in present if t != STATE_TAB])
-        state = _state_values(contents.get(STATE_TAB, []))
-        signature = _signature([(self.names[t], self.spec(t)) for t in tabs])
+        state = state_values(contents.get(STATE_TAB, []))
+        signature = init_signature([(self.names[t], self.spec(t)) for t in tabs])
         reapply = state.get("init_signature") != signature
         changes: list[str] = []
         structure: list[dict[str, Any]] = []
@@ -523,26 +560,9 @@ class SheetsSink:
     # -- runs ------------------------------------------------------------------
 
     def record_run(self, run: RunRecord) -> None:
-        """Append one row to ``_runs`` (one request; the tab is created if missing)."""
+        """Append one row to ``_runs`` for a run that wrote nothing (a failed one)."""
         self._cache = None
-        load = run.load or LoadInfo()
-        per_tab = "; ".join(
-            f"{tab}: +{w.inserted} ~{w.updated} -{w.deleted}" for tab, w in load.tabs.items()
-        )
-        row = [
-            run.run_id,
-            to_serial(_bangkok_wall_time(run.started_at), "datetime"),
-            to_serial(_bangkok_wall_time(run.finished_at), "datetime"),
-            run.outcome,
-            run.tickets_fetched,
-            run.rejects,
-            sum(w.inserted for w in load.tabs.values()),
-            sum(w.updated for w in load.tabs.values()),
-            sum(w.deleted for w in load.tabs.values()),
-            per_tab,
-            load.api_calls,
-            (run.message or "")[:1000],
-        ]
+        row = _run_cells(run)
         body = {"values": [[wire(v) for v in row]]}
         params: dict[str, Any] = {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}
         try:
@@ -769,18 +789,26 @@ def _setup_requests(sheet_id: int, spec: TabSpec, *, protect: bool) -> list[dict
     return _formats(sheet_id, spec) + ([_protect(sheet_id)] if protect else [])
 
 
-def _signature(tabs: Sequence[tuple[str, TabSpec]]) -> str:
+def init_signature(tabs: Sequence[tuple[str, TabSpec]]) -> str:
     text = json.dumps([[t, [(c.name, c.kind) for c in s.columns]] for t, s in tabs])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _state_values(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
+def state_values(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for row in rows[1:]:
         if row and isinstance(row[0], str):
             value = normalize(row[1]) if len(row) > 1 else None
             out.setdefault(row[0], "" if value is None else str(value))
     return out
+
+
+def _run_cells(run: RunRecord) -> list[Any]:
+    """The run's ``_runs`` row as cells: times as Bangkok date-time serials."""
+    values = run.row()
+    values["started_at"] = to_serial(_bangkok_wall_time(run.started_at), "datetime")
+    values["finished_at"] = to_serial(_bangkok_wall_time(run.finished_at), "datetime")
+    return [values[name] for name in RUNS.column_names]
 
 
 def _bangkok_wall_time(moment: datetime) -> datetime:

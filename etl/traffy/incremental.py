@@ -124,7 +124,20 @@ def plan_sync(
     open_tickets = [c for c in stored if is_open(c) and c.created_at.date() < start]
     days = sorted({c.created_at.astimezone(BANGKOK).date() for c in open_tickets})
     refresh = refresh_windows(days, records_per_day, page_size, window_days)
-    return SyncPlan("incremental", new, refresh, open_tickets=len(open_tickets))
+    plan = SyncPlan("incremental", new, refresh, open_tickets=len(open_tickets))
+    # When open tickets are spread over every month, re-reading everything costs
+    # no more and also catches finished tickets that were reopened.
+    everything = list(windows(state.covered_since or since, until, window_days))
+    if cost(everything, records_per_day, page_size) < cost(plan.spans, records_per_day, page_size):
+        return SyncPlan("full", everything, open_tickets=len(open_tickets))
+    return plan
+
+
+def cost(
+    spans: Iterable[tuple[date, date]], records_per_day: Callable[[date], float], size: int
+) -> int:
+    """Estimated requests to page every window."""
+    return sum(pages(first, last, records_per_day, size) for first, last in spans)
 
 
 def refresh_windows(

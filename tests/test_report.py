@@ -1,0 +1,144 @@
+"""`etl report --html`: one self-contained page from the synced tabs."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+from typer.testing import CliRunner
+
+from etl.cli import app
+from etl.fakes.sheets import FakeSheetsServer
+from etl.fakes.traffy import FakeTraffy
+from etl.kpi import kpi_monthly
+from etl.models import BANGKOK
+from etl.pipeline import run_sync
+from etl.report import month_labels, read_report_tabs, render_html, thai_datetime
+from etl.settings import load_settings
+from etl.sinks import LocalSink, MemorySink
+from tests.conftest import april_2566, edge_cases
+from tests.test_kpi import seed_months
+
+runner = CliRunner()
+SYNCED_AT = datetime(2023, 9, 15, 18, 0, tzinfo=BANGKOK)
+
+
+def synced(features: list[dict[str, Any]], out: Path) -> Path:
+    """The tabs of April and May 2566 as a sync on 15 September 2566 wrote them."""
+    with FakeTraffy(features) as server:
+        settings = load_settings(
+            district="สวนหลวง",  # explicit: a module fixture runs before the env is cleaned
+            traffy_url=server.url,
+            since=date(2023, 4, 1),
+            until=date(2023, 5, 31),
+            out=out,
+        )
+        run_sync(settings, sink=LocalSink(out), now=SYNCED_AT)
+    return out
+
+
+@pytest.fixture(scope="module")
+def synced_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One sync for the module's tests, which only read it (the sink is given explicitly)."""
+    return synced(april_2566() + edge_cases(), tmp_path_factory.mktemp("synced") / "out")
+
+
+@pytest.fixture
+def out(synced_once: Path) -> Path:
+    return synced_once
+
+
+def test_report_command_writes_one_self_contained_page(out: Path, tmp_path: Path) -> None:
+    target = tmp_path / "report" / "report.html"
+    result = runner.invoke(app, ["report", "--html", str(target), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 months, 20 oldest open tickets" in result.output
+    page = target.read_text("utf-8")
+    assert page.count(get_plotlyjs()[:200]) == 1  # the library, embedded once
+    assert page.count("Plotly.newPlot") == 3  # trend, sections, types
+    ours = page.replace(get_plotlyjs(), "")  # the bundle mentions URLs it never loads here
+    assert not re.search(r"<script[^>]+src=|<link\b|<img\b|<iframe\b|@import|url\(", ours)
+    assert "เมษายน 2566" in page
+    assert "2.51" in page  # April 2566: 10 x 100 / 398
+    assert "ข้อมูล ณ 15 กันยายน 2566 เวลา 18:00 น." in page
+    assert 'href="https://share.traffy.in.th/teamchadchart?case_id=' in page
+    assert ">ดูรูป</a>" in page
+
+
+def test_oldest_open_tickets_are_listed_oldest_first(out: Path) -> None:
+    tabs = read_report_tabs(LocalSink(out))
+    page = render_html(tabs, oldest=3)
+    open_tickets = tabs["open_tickets"].sort_values(["created_at", "ticket_id"])
+    listed = re.findall(r"case_id=([^\"]+)\"", page)
+    assert listed == open_tickets["ticket_id"].head(3).tolist()
+    assert "เรื่องค้างนานที่สุด 3 เรื่อง" in page
+
+
+def test_text_from_citizens_is_escaped_and_only_web_links_are_links(out: Path) -> None:
+    tabs = read_report_tabs(LocalSink(out))
+    tickets = tabs["open_tickets"].copy()
+    tickets.loc[0, "description"] = '<script>alert("x")</script>'
+    tickets.loc[0, "photo_url"] = "javascript:alert(1)"
+    tickets.loc[0, "created_at"] = pd.Timestamp("2000-01-01")  # the oldest, so listed
+    page = render_html({**tabs, "open_tickets": tickets}, oldest=1)
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "javascript:" not in page.replace(get_plotlyjs(), "")
+
+
+def test_report_without_a_sync_says_what_to_do(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["report", "--html", str(tmp_path / "r.html"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "run `etl sync` first" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_reads_any_sink_and_works_without_optional_tabs(out: Path) -> None:
+    sink = MemorySink()
+    sink.write_tabs(LocalSink(out).read_tabs(["kpi_monthly"]))
+    page = render_html(read_report_tabs(sink))
+    assert "ไม่มีเรื่องค้าง" in page
+    assert "ข้อมูล ณ 15 กันยายน 2566" in page  # freshness falls back to the KPI's as_of
+
+
+def test_thai_datetime() -> None:
+    assert thai_datetime(pd.Timestamp("2024-01-02 07:05")) == "2 มกราคม 2567 เวลา 07:05 น."
+
+
+def test_report_reads_the_spreadsheet(
+    features: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeSheetsServer() as sheets, FakeTraffy(features) as traffy:
+        monkeypatch.setenv("ETL_SHEETS_API_URL", sheets.url)
+        sid = sheets.create_spreadsheet()
+        settings = load_settings(
+            traffy_url=traffy.url,
+            since=date(2023, 4, 1),
+            until=date(2023, 5, 31),
+            spreadsheet_id=sid,
+        )
+        run_sync(settings, now=SYNCED_AT)
+        target = tmp_path / "sheet-report.html"
+        result = runner.invoke(app, ["report", "--html", str(target), "--spreadsheet-id", sid])
+    assert result.exit_code == 0, result.output
+    page = target.read_text("utf-8")
+    assert "เมษายน 2566" in page
+    assert "2.51" in page
+    assert not (tmp_path / "output").exists()  # nothing read from or written to local files
+
+
+def test_month_table_marks_the_partial_month_as_the_office_does() -> None:
+    kpi = kpi_monthly(seed_months(), SYNCED_AT)
+    labels = month_labels(kpi, pd.Timestamp("2023-09-15"))
+    assert labels == [
+        "เมษายน 2566", "พฤษภาคม 2566", "มิถุนายน 2566", "กรกฎาคม 2566", "สิงหาคม 2566",
+        "1-15 กันยายน 2566",
+    ]  # fmt: skip
+    assert month_labels(kpi, pd.Timestamp("2023-09-30"))[-1] == "กันยายน 2566"
+    assert month_labels(kpi, None) == kpi["month_th"].tolist()
