@@ -38,6 +38,9 @@ class LocalSink:
         self.folder = Path(folder)
         self.names = dict(names or {})
         self.description = f"{self.folder}/ (CSV files)"
+        # Tabs as last read, by file identity: a sync reads the tabs before it
+        # transforms and diffs the same files when it writes; one parse serves both.
+        self._read_cache: dict[str, tuple[tuple[int, int], pd.DataFrame]] = {}
 
     def path(self, tab: str) -> Path:
         return self.folder / f"{self.names.get(tab, tab)}.csv"
@@ -47,9 +50,18 @@ class LocalSink:
         for name in names:
             path = self.path(name)
             if (name in TABS or name == RUNS.name) and path.is_file():
-                text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=ENCODING)
-                tabs[name] = typed_frame(_spec(name), text)
+                tabs[name] = self._read(name, path).copy()
         return tabs
+
+    def _read(self, name: str, path: Path) -> pd.DataFrame:
+        stat = path.stat()
+        identity = (stat.st_mtime_ns, stat.st_size)
+        cached = self._read_cache.get(name)
+        if cached is None or cached[0] != identity:
+            text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=ENCODING)
+            cached = identity, typed_frame(_spec(name), text)
+            self._read_cache[name] = cached
+        return cached[1]
 
     def write_tabs(
         self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None = None
