@@ -23,7 +23,7 @@ install: $(STAMP) ## Create .venv and install the package with dev tools
 run: $(STAMP) ## Sync the configured district from the live Traffy API into output/
 	$(BIN)/etl sync
 
-demo: $(STAMP) ## Sync offline from a local server with the sample tickets into output/
+demo: $(STAMP) ## Sync offline from a local server with the sample tickets into output/demo/
 	$(BIN)/etl demo
 
 test: $(STAMP) ## Run the whole test suite

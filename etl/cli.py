@@ -224,9 +224,12 @@ def demo(
     """Sync offline from a local fake Traffy server serving the project's sample tickets.
 
     The sample reproduces the Suan Luang office's table of April to September 2566.
+    It always writes local files (default output/demo/), never a configured
+    spreadsheet, and keeps its own sync state apart from real syncs.
     """
     from etl.fakes.synthetic import SEED_TABLE, seed_months
     from etl.fakes.traffy import FakeTraffy
+    from etl.sinks import LocalSink
 
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors(), FakeTraffy(seed_months()) as server:
@@ -237,9 +240,10 @@ def demo(
             since=SEED_TABLE[0].first,
             until=SEED_TABLE[-1].last,
             traffy_url=server.url,
-            out=out,
+            out=out or Path("output/demo"),
         )
-        result = ui.run(lambda progress: pipeline.run_sync(settings, progress=progress))
+        sink = LocalSink(settings.out, names=settings.tabs)
+        result = ui.run(lambda progress: pipeline.run_sync(settings, sink=sink, progress=progress))
     ui.finish(result, settings)
 
 
