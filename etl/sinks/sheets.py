@@ -405,27 +405,32 @@ class SheetsSink:
             exact[title] = (want_rows, want_cols)
         return requests_, new_tabs, sum(r * c for r, c in exact.values())
 
-    def _value_ranges(self, plan: SyncPlan) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = []
+    def _value_ranges(self, plan: SyncPlan) -> list[tuple[dict[str, Any], int]]:
+        """Every changed block as value ranges, with their JSON sizes.
+
+        Ranges are cut small (a sixteenth of a request) so requests pack close to
+        the size limit: a first load takes about as many requests as its bytes
+        need, not one per half-full range.
+        """
+        data: list[tuple[dict[str, Any], int]] = []
         for tab, d in plan.diffs.items():
             title = self.names[tab]
             for block in blocks(d.runs):
-                data.extend(_ranges_of(title, block, self.max_request_bytes // 2))
+                data.extend(_sized_ranges_of(title, block, self.max_request_bytes // 16))
         return data
 
-    def _chunks(self, data: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    def _chunks(self, data: list[tuple[dict[str, Any], int]]) -> Iterator[list[dict[str, Any]]]:
         """Ranges packed into requests under the size limit (state ranges ride along)."""
         budget = self.max_request_bytes - 2_000
         chunk: list[dict[str, Any]] = []
         size = 0
-        for item in data:
-            item_size = len(json.dumps(item)) + 2
+        for item, item_size in data:
             if chunk and size + item_size > budget:
                 yield chunk
                 chunk, size = [], 0
             chunk.append(item)
             size += item_size
-        if chunk or not data:
+        if chunk:
             yield chunk
 
     # -- lease ---------------------------------------------------------------
@@ -693,26 +698,27 @@ def _column(index: int) -> str:
 
 def _ranges_of(title: str, block: Block, max_bytes: int) -> list[dict[str, Any]]:
     """A block as value ranges, split by rows so none exceeds `max_bytes`."""
-    out: list[dict[str, Any]] = []
+    return [item for item, _size in _sized_ranges_of(title, block, max_bytes)]
+
+
+def _sized_ranges_of(title: str, block: Block, max_bytes: int) -> list[tuple[dict[str, Any], int]]:
+    """:func:`_ranges_of` with each range's JSON size, each row serialised once."""
+    out: list[tuple[dict[str, Any], int]] = []
+    rows = [[wire(v) for v in row] for row in block.rows]
+    sizes = [len(json.dumps(row)) + 2 for row in rows]
     start = 0
-    rows = block.rows
     while start < len(rows):
         size, end = 0, start
         while end < len(rows):
-            row_size = len(json.dumps([wire(v) for v in rows[end]])) + 2
-            if end > start and size + row_size > max_bytes:
+            if end > start and size + sizes[end] > max_bytes:
                 break
-            size += row_size
+            size += sizes[end]
             end += 1
         width = len(rows[start])
         first = f"{_column(block.col)}{block.row + start + 1}"
         last = f"{_column(block.col + width - 1)}{block.row + end}"
-        out.append(
-            {
-                "range": f"{_quote(title)}!{first}:{last}",
-                "values": [[wire(v) for v in row] for row in rows[start:end]],
-            }
-        )
+        item = {"range": f"{_quote(title)}!{first}:{last}", "values": rows[start:end]}
+        out.append((item, size + len(item["range"]) + 30))
         start = end
     return out
 
