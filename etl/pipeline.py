@@ -283,15 +283,7 @@ def run_sync(
             on_page=progress.page if progress else None,
         )
         extraction = run.extraction
-        stages["extract"] = time.perf_counter() - started - extraction.info.validate_seconds
-        stages["validate"] = extraction.info.validate_seconds
-        _check_invalid_share(
-            extraction.info,
-            settings.max_invalid_share,
-            _new_rejects(extraction.rejects, previous.get("rejects")),
-        )
-
-        complaints = merge(kept, extraction.complaints, extraction.windows, identity)
+        complaints = _checked_and_merged(extraction, started, stages, settings, previous, kept)
         first = min((f for f, _ in plan.spans), default=since)
         # The observed density prices later refresh windows; an incremental
         # run's few windows say little about it, so only full scans update it.
@@ -375,15 +367,7 @@ def run_backfill(
             concurrency=settings.concurrency,
         )
         extraction = run.extraction
-        stages["extract"] = time.perf_counter() - started - extraction.info.validate_seconds
-        stages["validate"] = extraction.info.validate_seconds
-        _check_invalid_share(
-            extraction.info,
-            settings.max_invalid_share,
-            _new_rejects(extraction.rejects, previous.get("rejects")),
-        )
-
-        complaints = merge(kept, extraction.complaints, extraction.windows, identity)
+        complaints = _checked_and_merged(extraction, started, stages, settings, previous, kept)
         first, until = extraction.windows[0][0], extraction.windows[-1][1]
         new_state = SyncState(
             district=settings.district,
@@ -545,6 +529,26 @@ def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetim
     if cursor is None or newest is None:
         return newest or cursor
     return max(newest, cursor)
+
+
+def _checked_and_merged(
+    extraction: Extraction,
+    started: float,
+    stages: dict[str, float],
+    settings: Settings,
+    previous: Mapping[str, pd.DataFrame],
+    kept: list[Complaint],
+) -> list[Complaint]:
+    """After any extraction: time its stages, refuse a run with too many new invalid
+    records, and merge the fresh tickets with those the sink already holds."""
+    stages["extract"] = time.perf_counter() - started - extraction.info.validate_seconds
+    stages["validate"] = extraction.info.validate_seconds
+    _check_invalid_share(
+        extraction.info,
+        settings.max_invalid_share,
+        _new_rejects(extraction.rejects, previous.get("rejects")),
+    )
+    return merge(kept, extraction.complaints, extraction.windows, identity)
 
 
 def _new_rejects(rejects: Sequence[Reject], quarantined: pd.DataFrame | None) -> list[Reject]:
