@@ -300,8 +300,8 @@ class RunRow(Row):
     message: str | None = col("Error message, if any", "ข้อความ")
 
 
-STATE = TabSpec(STATE_TAB, StateRow, ("key",))
-RUNS = TabSpec(RUNS_TAB, RunRow, ("run_id",))
+STATE = TabSpec(STATE_TAB, StateRow, ("key",), for_looker=False)
+RUNS = TabSpec(RUNS_TAB, RunRow, ("run_id",), for_looker=False)
 
 
 class ActionRow(Row):

@@ -48,6 +48,9 @@ def test_sync_fills_the_spreadsheet_then_a_resync_writes_nothing(
     assert len(complaints) == 1 + 401
     runs = sheets.tab_values(sid, "_runs")
     assert runs[-1][3] == "ok"
+    for bookkeeping in ("_runs", "_state", "_sync"):  # the pipeline's own: hidden from staff
+        assert sheets.tab_properties(sid, bookkeeping).get("hidden") is True
+    assert "hidden" not in sheets.tab_properties(sid, "kpi_monthly")
 
     before = {tab: sheets.tab_values(sid, tab) for tab in ("complaints", "kpi_monthly", "actions")}
     sheets.reset_stats()

@@ -99,6 +99,7 @@ class Tab:
     frozen_columns: int = 0
     rows: list[list[CellValue]] = field(default_factory=list)
     number_formats: list[tuple[Box, dict[str, Any]]] = field(default_factory=list)
+    hidden: bool = False
 
     def copy(self) -> Tab:
         return Tab(
@@ -110,6 +111,7 @@ class Tab:
             self.frozen_columns,
             [list(r) for r in self.rows],
             list(self.number_formats),
+            self.hidden,
         )
 
     def get(self, row: int, col: int) -> CellValue:
@@ -750,13 +752,16 @@ class FakeSheetsServer:
             grid["frozenRowCount"] = tab.frozen_rows
         if tab.frozen_columns:
             grid["frozenColumnCount"] = tab.frozen_columns
-        return {
+        properties: dict[str, Any] = {
             "sheetId": tab.sheet_id,
             "title": tab.title,
             "index": book.tabs.index(tab),
             "sheetType": "GRID",
             "gridProperties": grid,
         }
+        if tab.hidden:  # Google leaves the field out when false
+            properties["hidden"] = True
+        return properties
 
     def _metadata(self, book: Spreadsheet) -> dict[str, Any]:
         sheets = []
@@ -1022,6 +1027,7 @@ class FakeSheetsServer:
                 int(grid.get("columnCount", DEFAULT_COLUMNS)),
                 int(grid.get("frozenRowCount", 0)),
                 int(grid.get("frozenColumnCount", 0)),
+                hidden=bool(props.get("hidden", False)),
             )
             index = props.get("index")
             book.tabs.insert(len(book.tabs) if index is None else int(index), tab)
@@ -1051,6 +1057,8 @@ class FakeSheetsServer:
                 tab.frozen_rows = int(grid.get("frozenRowCount", 0))
             if wanted("gridProperties.frozenColumnCount"):
                 tab.frozen_columns = int(grid.get("frozenColumnCount", 0))
+            if wanted("hidden"):
+                tab.hidden = bool(props.get("hidden", False))
             if wanted("index") and "index" in props:
                 book.tabs.remove(tab)
                 book.tabs.insert(int(props["index"]), tab)

@@ -373,21 +373,7 @@ class SheetsSink:
                 sheet_id = _new_sheet_id(used_ids)
                 used_ids.add(sheet_id)
                 new_tabs.append(title)
-                requests_.append(
-                    {
-                        "addSheet": {
-                            "properties": {
-                                "sheetId": sheet_id,
-                                "title": title,
-                                "gridProperties": {
-                                    "rowCount": want_rows,
-                                    "columnCount": want_cols,
-                                    "frozenRowCount": 1,
-                                },
-                            }
-                        }
-                    }
-                )
+                requests_.append(_add_sheet(sheet_id, title, want_rows, want_cols, spec))
                 requests_.extend(_setup_requests(sheet_id, spec, protect=spec is not ACTIONS))
             elif (want_rows, want_cols) != grid[title]:
                 sheet = sheets[title]
@@ -496,19 +482,7 @@ class SheetsSink:
                 used_ids.add(sheet_id)
                 rows = 1 + (len(_STATE_KEYS) if spec is STATE else 0)
                 structure.append(
-                    {
-                        "addSheet": {
-                            "properties": {
-                                "sheetId": sheet_id,
-                                "title": title,
-                                "gridProperties": {
-                                    "rowCount": max(rows, 100),
-                                    "columnCount": len(spec.columns),
-                                    "frozenRowCount": 1,
-                                },
-                            }
-                        }
-                    }
+                    _add_sheet(sheet_id, title, max(rows, 100), len(spec.columns), spec)
                 )
                 structure.extend(_setup_requests(sheet_id, spec, protect=protect))
                 changes.append(f"created tab {title}")
@@ -732,6 +706,20 @@ def _new_sheet_id(used: set[int]) -> int:
         candidate = random.randrange(1, 2**31 - 1)
         if candidate not in used:
             return candidate
+
+
+def _add_sheet(sheet_id: int, title: str, rows: int, columns: int, spec: TabSpec) -> dict[str, Any]:
+    """A new tab with a frozen header row; the pipeline's bookkeeping tabs are hidden."""
+    return {
+        "addSheet": {
+            "properties": {
+                "sheetId": sheet_id,
+                "title": title,
+                "hidden": not spec.for_looker,
+                "gridProperties": {"rowCount": rows, "columnCount": columns, "frozenRowCount": 1},
+            }
+        }
+    }
 
 
 def _freeze(sheet_id: int) -> dict[str, Any]:
