@@ -244,12 +244,8 @@ def run_sync(
 
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
-        if progress:
-            progress.stage("read")
         started = time.perf_counter()
-        previous = target.read_tabs(TABS_READ)
-        state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
-        kept = stored.complaints_from_tabs(previous)
+        previous, state, kept = _read_stored(target, progress)
         plan = plan_sync(
             state,
             kept,
@@ -346,12 +342,8 @@ def run_backfill(
 
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
-        if progress:
-            progress.stage("read")
         started = time.perf_counter()
-        previous = target.read_tabs(TABS_READ)
-        state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
-        kept = stored.complaints_from_tabs(previous)
+        previous, state, kept = _read_stored(target, progress)
         if state.district is not None and state.district != settings.district:
             kept, previous, state = [], {}, SyncState()
         stages["read"] = time.perf_counter() - started
@@ -529,6 +521,17 @@ def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetim
     if cursor is None or newest is None:
         return newest or cursor
     return max(newest, cursor)
+
+
+def _read_stored(
+    sink: Sink, progress: Progress | None
+) -> tuple[dict[str, pd.DataFrame], SyncState, list[Complaint]]:
+    """What earlier runs left in the sink: its tabs, the sync state, the tickets."""
+    if progress:
+        progress.stage("read")
+    previous = sink.read_tabs(TABS_READ)
+    state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
+    return previous, state, stored.complaints_from_tabs(previous)
 
 
 def _checked_and_merged(
