@@ -23,13 +23,13 @@ import requests
 
 from etl import history, kpi, looker, stored, transform
 from etl.errors import ConfigError, EtlError, ValidationFailed
-from etl.models import BANGKOK, Complaint, Reject
+from etl.models import BANGKOK, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, RunRecord, Sink
 from etl.tabs import ACTIONS, TABS
 from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract, monthly_csv
 from etl.traffy.client import RetryPolicy
-from etl.traffy.extract import FEEDS, identity
+from etl.traffy.extract import FEEDS
 from etl.traffy.incremental import (
     SyncPlan,
     SyncState,
@@ -248,7 +248,7 @@ def run_sync(
         previous, state, kept = _read_stored(target, progress)
         plan = plan_sync(
             state,
-            kept,
+            _open_days(kept, settings),
             district=settings.district,
             since=since,
             until=until,
@@ -257,12 +257,11 @@ def run_sync(
             window_days=settings.window_days,
             overlap_days=settings.sync_overlap_days,
             page_size=settings.page_size,
-            is_open=_open_predicate(settings),
             records_per_day=observed_rate(state)
-            or (feed1_rate if settings.feed == "v1" else district_rate(kept)),
+            or (feed1_rate if settings.feed == "v1" else district_rate(_days(kept))),
         )
         if not plan.keep_stored:
-            kept, previous = [], {}
+            kept, previous = None, {}
         stages["read"] = time.perf_counter() - started
 
         if progress:
@@ -345,7 +344,7 @@ def run_backfill(
         started = time.perf_counter()
         previous, state, kept = _read_stored(target, progress)
         if state.district is not None and state.district != settings.district:
-            kept, previous, state = [], {}, SyncState()
+            kept, previous, state = None, {}, SyncState()
         stages["read"] = time.perf_counter() - started
 
         if progress:
@@ -434,7 +433,7 @@ def _logged(
 def _publish(
     settings: Settings,
     sink: Sink,
-    complaints: list[Complaint],
+    complaints: pd.DataFrame,
     rejects: Sequence[Reject],
     previous: dict[str, pd.DataFrame],
     state: SyncState,
@@ -445,15 +444,15 @@ def _publish(
     run: _Run,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Transform the merged complaints into every tab and write them in one load."""
+    """Transform the merged complaints (canonical frame) into every tab and write them
+    in one load."""
     if progress:
         progress.stage("transform")
     started = time.perf_counter()
-    frame = transform.complaints_frame(complaints)
-    ids = {c.ticket_id for c in complaints}
+    ids = set(complaints["ticket_id"].tolist())
     rejects_tab = _merged_rejects(previous.get("rejects"), transform.rejects_tab(rejects, now), ids)
     tabs = build_tabs(
-        frame,
+        complaints,
         settings,
         rejects_tab,
         now,
@@ -503,21 +502,30 @@ def _merged_rejects(
     return merged.drop_duplicates(subset=["reject_id"], keep="first").reset_index(drop=True)
 
 
-def _open_predicate(settings: Settings) -> Callable[[Complaint], bool]:
-    """Open = not finished and not irrelevant, by the configured state groups."""
-    groups = settings.state_group_of()
-
-    def is_open(complaint: Complaint) -> bool:
-        group = groups.get(complaint.state) or transform.STATE_TYPE_GROUPS.get(
-            complaint.state_type or ""
-        )
-        return group not in ("finished", "irrelevant")
-
-    return is_open
+def _days(complaints: pd.DataFrame | None) -> list[date]:
+    """Creation dates (Bangkok) of a canonical frame's tickets."""
+    if complaints is None:
+        return []
+    return list(complaints["created_at"].dt.date)
 
 
-def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetime | None:
-    newest = max((c.created_at for c in complaints), default=None)
+def _open_days(complaints: pd.DataFrame | None, settings: Settings) -> list[date]:
+    """Creation dates of the stored tickets still open: not finished, not irrelevant,
+    by the configured state groups."""
+    if complaints is None:
+        return []
+    groups = transform.state_groups(
+        complaints["state"], complaints["state_type"], settings.state_group_of()
+    )
+    return _days(complaints[~groups.isin(["finished", "irrelevant"])])
+
+
+def _newest(complaints: pd.DataFrame, cursor: datetime | None) -> datetime | None:
+    """The sync cursor: the newest creation time seen so far (aware, Bangkok)."""
+    latest = complaints["created_at"].max() if len(complaints) else None
+    newest: datetime | None = None
+    if latest is not None and not pd.isna(latest):
+        newest = pd.Timestamp(latest).to_pydatetime().replace(tzinfo=BANGKOK)
     if cursor is None or newest is None:
         return newest or cursor
     return max(newest, cursor)
@@ -525,7 +533,7 @@ def _newest(complaints: Sequence[Complaint], cursor: datetime | None) -> datetim
 
 def _read_stored(
     sink: Sink, progress: Progress | None
-) -> tuple[dict[str, pd.DataFrame], SyncState, list[Complaint]]:
+) -> tuple[dict[str, pd.DataFrame], SyncState, pd.DataFrame | None]:
     """What earlier runs left in the sink: its tabs, the sync state, the tickets."""
     if progress:
         progress.stage("read")
@@ -540,8 +548,8 @@ def _checked_and_merged(
     stages: dict[str, float],
     settings: Settings,
     previous: Mapping[str, pd.DataFrame],
-    kept: list[Complaint],
-) -> list[Complaint]:
+    kept: pd.DataFrame | None,
+) -> pd.DataFrame:
     """After any extraction: time its stages, refuse a run with too many new invalid
     records, and merge the fresh tickets with those the sink already holds."""
     stages["extract"] = time.perf_counter() - started - extraction.info.validate_seconds
@@ -551,7 +559,8 @@ def _checked_and_merged(
         settings.max_invalid_share,
         _new_rejects(extraction.rejects, previous.get("rejects")),
     )
-    return merge(kept, extraction.complaints, extraction.windows, identity)
+    fetched = transform.complaints_frame(extraction.complaints)
+    return merge(kept, fetched, extraction.windows)
 
 
 def _new_rejects(rejects: Sequence[Reject], quarantined: pd.DataFrame | None) -> list[Reject]:

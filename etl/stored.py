@@ -1,79 +1,69 @@
-"""Complaints already in the sink, read back as :class:`Complaint` objects.
+"""Complaints already in the sink, read back as the canonical complaints frame.
 
 An incremental run fetches only what may have changed; the tabs it writes
 must still cover every month, so the tickets of earlier runs are read back
 from the sink and merged with the fresh ones. Lists come back losslessly
-from the long tabs (``complaint_types``, ``complaint_orgs``).
+from the long tabs (``complaint_types``, ``complaint_orgs``). Everything is
+vectorised: a sync of a big district must not build an object per ticket.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
 
 import pandas as pd
 
-from etl.models import BANGKOK, Complaint
+from etl.models import Complaint
 
 SYNC_TAB = "_sync"
 """The sync state (cursor) tab; see ``etl.traffy.incremental.SyncState``."""
 TABS_READ = ("complaints", "complaint_types", "complaint_orgs", "kpi_monthly", "rejects", SYNC_TAB)
 
+COLUMNS = tuple(Complaint.model_fields)
+"""The canonical frame's columns (``etl.transform.complaints_frame``)."""
 _TIMES = ("created_at", "last_activity", "inprogress_at", "finished_at")
-_TEXTS = (
-    "state_type", "district", "subdistrict", "province", "address", "description", "note",
-    "photo_url", "after_photo_url",
-)  # fmt: skip
-_INTS = ("message_id", "star", "view_count")
+_LISTS = ("types", "organizations", "organizations_acting")
 
 
-def complaints_from_tabs(tabs: Mapping[str, pd.DataFrame]) -> list[Complaint]:
-    """The complaints a previous run wrote; ``[]`` when there are none."""
-    frame = tabs.get("complaints")
-    if frame is None or frame.empty:
-        return []
-    types: dict[str, list[str]] = defaultdict(list)
-    if "complaint_types" in tabs:
-        for ticket, kind in tabs["complaint_types"][["ticket_id", "type"]].itertuples(index=False):
-            types[ticket].append(kind)
-    orgs: dict[str, list[str]] = defaultdict(list)
-    acting: dict[str, list[str]] = defaultdict(list)
-    if "complaint_orgs" in tabs:
-        columns = ["ticket_id", "organization", "acting"]
-        for ticket, org, acts in tabs["complaint_orgs"][columns].itertuples(index=False):
-            orgs[ticket].append(org)
-            if acts:
-                acting[ticket].append(org)
-    complaints = []
-    for row in frame.to_dict("records"):
-        ticket = str(row["ticket_id"])
-        values: dict[str, Any] = {"ticket_id": ticket, "state": _text(row["state"]) or ""}
-        for name in _TIMES:
-            values[name] = _time(row[name])
-        for name in _TEXTS:
-            values[name] = _text(row[name])
-        for name in _INTS:
-            values[name] = None if pd.isna(row[name]) else int(row[name])
-        values["count_reopen"] = 0 if pd.isna(row["count_reopen"]) else int(row["count_reopen"])
-        values["lat"] = None if pd.isna(row["lat"]) else float(row["lat"])
-        values["lon"] = None if pd.isna(row["lon"]) else float(row["lon"])
-        values["types"] = tuple(types.get(ticket, ()))
-        values["organizations"] = tuple(orgs.get(ticket, ()))
-        values["organizations_acting"] = tuple(acting.get(ticket, ()))
-        complaints.append(Complaint(**values))
-    return complaints
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None or pd.isna(value):
+def complaints_from_tabs(tabs: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The complaints a previous run wrote as a canonical frame; None when there are none."""
+    tab = tabs.get("complaints")
+    if tab is None or tab.empty:
         return None
-    moment: datetime = pd.Timestamp(value).to_pydatetime()
-    return moment.replace(tzinfo=BANGKOK) if moment.tzinfo is None else moment
+    tab = tab.reset_index(drop=True)
+    ids = tab["ticket_id"].astype(str)
+    frame = pd.DataFrame(
+        {name: tab[name] for name in COLUMNS if name not in _LISTS}, index=tab.index
+    )
+    frame["ticket_id"] = ids
+    frame["state"] = tab["state"].fillna("")
+    frame["count_reopen"] = tab["count_reopen"].fillna(0).astype("int64")
+    for name in _TIMES:
+        frame[name] = frame[name].astype("datetime64[ns]")
+    types = tabs.get("complaint_types")
+    orgs = tabs.get("complaint_orgs")
+    frame["types"] = _tuples(ids, types, "type")
+    frame["organizations"] = _tuples(ids, orgs, "organization")
+    acting = None if orgs is None else orgs[orgs["acting"].fillna(False).astype(bool)]
+    frame["organizations_acting"] = _tuples(ids, acting, "organization")
+    return frame[list(COLUMNS)]
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return str(value)
+def _tuples(ids: pd.Series, long: pd.DataFrame | None, column: str) -> pd.Series:
+    """Each ticket's values of a long tab, in the tab's order, as a tuple (``()`` for none).
+
+    A plain loop: a groupby aggregating to tuples calls Python per group anyway, slower.
+    """
+    empty: tuple[str, ...] = ()
+    if long is None or long.empty:
+        return pd.Series([empty] * len(ids), index=ids.index, dtype=object)
+    values = long[["ticket_id", column]].dropna()
+    lists: dict[str, list[str]] = defaultdict(list)
+    for ticket, value in zip(values["ticket_id"].tolist(), values[column].tolist(), strict=True):
+        lists[str(ticket)].append(value)
+    return pd.Series(
+        [tuple(lists[i]) if i in lists else empty for i in ids.tolist()],
+        index=ids.index,
+        dtype=object,
+    )

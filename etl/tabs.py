@@ -8,6 +8,7 @@ cells. Columns are stable ASCII snake_case and only ever appended.
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -212,14 +213,15 @@ class TabSpec:
     for_looker: bool = True
     """False for the pipeline's own bookkeeping tabs (hidden in Sheets)."""
 
-    @property
+    @functools.cached_property
     def columns(self) -> list[Column]:
+        """Worked out once per tab: sinks ask for it per row read back."""
         return [
             Column(name, _kind(field.annotation), field.is_required())
             for name, field in self.row_model.model_fields.items()
         ]
 
-    @property
+    @functools.cached_property
     def column_names(self) -> list[str]:
         return list(self.row_model.model_fields)
 

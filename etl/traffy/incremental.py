@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from etl.models import BANGKOK, Complaint
+from etl.models import BANGKOK
 from etl.traffy.extract import windows
 
 FEED1_RECORDS_PER_DAY = 900.0
@@ -98,7 +98,7 @@ class SyncPlan:
 
 def plan_sync(
     state: SyncState,
-    stored: Sequence[Complaint],
+    open_days: Sequence[date],
     *,
     district: str,
     since: date,
@@ -108,10 +108,12 @@ def plan_sync(
     window_days: int,
     overlap_days: int,
     page_size: int,
-    is_open: Callable[[Complaint], bool],
     records_per_day: Callable[[date], float],
 ) -> SyncPlan:
-    """Decide what to fetch. Pure: no I/O, no clock."""
+    """Decide what to fetch. Pure: no I/O, no clock.
+
+    ``open_days``: the creation dates (Bangkok) of the stored tickets still open.
+    """
     if state.district is not None and state.district != district:
         return SyncPlan("full", list(windows(since, until, window_days)), keep_stored=False)
     if explicit_since:
@@ -121,9 +123,8 @@ def plan_sync(
         return SyncPlan("full", list(windows(first, until, window_days)))
     start = min(state.cursor.astimezone(BANGKOK).date() - timedelta(days=overlap_days), until)
     new = list(windows(start, until, window_days))
-    open_tickets = [c for c in stored if is_open(c) and c.created_at.date() < start]
-    days = sorted({c.created_at.astimezone(BANGKOK).date() for c in open_tickets})
-    refresh = refresh_windows(days, records_per_day, page_size, window_days)
+    open_tickets = [day for day in open_days if day < start]
+    refresh = refresh_windows(sorted(set(open_tickets)), records_per_day, page_size, window_days)
     plan = SyncPlan("incremental", new, refresh, open_tickets=len(open_tickets))
     # When open tickets are spread over every month, re-reading everything costs
     # no more and also catches finished tickets that were reopened.
@@ -187,9 +188,10 @@ def days_of(spans: Iterable[tuple[date, date]]) -> int:
     return sum((last - first).days + 1 for first, last in spans)
 
 
-def district_rate(stored: Iterable[Complaint], margin: float = 1.2) -> Callable[[date], float]:
-    """Records per day of a district-filtered feed, from the tickets already stored."""
-    per_day = Counter(c.created_at.astimezone(BANGKOK).date() for c in stored)
+def district_rate(stored_days: Iterable[date], margin: float = 1.2) -> Callable[[date], float]:
+    """Records per day of a district-filtered feed, from the creation dates of the
+    tickets already stored."""
+    per_day = Counter(stored_days)
     return lambda day: per_day.get(day, 0) * margin
 
 
@@ -198,26 +200,50 @@ def feed1_rate(_day: date) -> float:
 
 
 def merge(
-    stored: Sequence[Complaint],
-    fetched: Sequence[Complaint],
+    stored: pd.DataFrame | None,
+    fetched: pd.DataFrame,
     scanned: Sequence[tuple[date, date]],
-    identity: Callable[[Complaint], str],
-) -> list[Complaint]:
-    """Stored tickets outside the scanned windows, plus every fetched ticket.
+) -> pd.DataFrame:
+    """Stored tickets outside the scanned windows, plus every fetched ticket (canonical
+    complaints frames, times in Bangkok wall time).
 
     A scanned window is authoritative: a stored ticket created in it that the
-    scan did not return (moved district, deleted, now invalid) is dropped.
+    scan did not return (moved district, deleted, now invalid) is dropped. A
+    fetched ticket replaces the stored one of the same identity.
     """
-    spans = sorted(scanned)
+    if stored is None or stored.empty:
+        both = fetched
+    else:
+        days = stored["created_at"].dt.normalize()
+        in_scan = pd.Series(False, index=stored.index)
+        for first, last in scanned:
+            in_scan |= (days >= pd.Timestamp(first)) & (days <= pd.Timestamp(last))
+        kept = stored[~in_scan]
+        if fetched.empty:
+            both = kept
+        elif kept.empty:
+            both = fetched
+        else:
+            both = pd.concat([kept, fetched], ignore_index=True)
+    both = both[~identities(both).duplicated(keep="last")]
+    return both.sort_values(["created_at", "ticket_id"], kind="stable").reset_index(drop=True)
 
-    def was_scanned(complaint: Complaint) -> bool:
-        day = complaint.created_at.astimezone(BANGKOK).date()
-        return any(first <= day <= last for first, last in spans)
 
-    by_identity = {identity(c): c for c in stored if not was_scanned(c)}
-    for complaint in fetched:
-        by_identity[identity(complaint)] = complaint
-    return sorted(by_identity.values(), key=lambda c: (c.created_at, c.ticket_id))
+def identities(frame: pd.DataFrame) -> pd.Series:
+    """What makes two rows the same ticket (``etl.traffy.extract.identity``, vectorised).
+
+    A full ``YYYY-XXXXXX`` id is unique. Six-character hotline ids and anonymous
+    reports are not trusted alone: ``message_id`` (unique where present), else the
+    id with the creation second and the location.
+    """
+    ids = frame["ticket_id"].astype(str)
+    full = (ids.str.len() >= 11) & (ids.str[4] == "-")
+    message = pd.to_numeric(frame["message_id"]).astype("Int64")
+    by_message = "#" + message.astype(str)
+    second = frame["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    place = pd.to_numeric(frame["lat"]).astype(str) + "|" + pd.to_numeric(frame["lon"]).astype(str)
+    fallback = ids + "|" + second + "|" + place
+    return ids.where(full, by_message.where(message.notna(), fallback)).astype(object)
 
 
 def _moment(text: str | None) -> datetime | None:
