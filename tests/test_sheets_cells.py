@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl.sinks.sheets_cells import Block, Cell, blocks, diff_owned, same
+from etl.sinks.sheets_cells import Block, Cell, blocks, diff_owned, encode_column, same, to_serial
 from etl.tabs import TABS
 
 SPEC = TABS["complaint_types"]  # key: ticket_id, type
@@ -63,3 +65,19 @@ def test_kept_rows_do_not_move() -> None:
     assert (diff.inserted, diff.updated, diff.deleted) == (0, 0, 1)
     written = {(r.row, r.col): r.values for r in diff.runs}
     assert written == {(2, 0): ("T4",), (4, 0): (None, None)}
+
+
+def test_date_columns_encode_as_to_serial_does_cell_by_cell() -> None:
+    """The vectorised encoding must give the very numbers (and int/float types) of
+    ``to_serial``: a last-bit difference would rewrite every date cell each sync."""
+
+    rng = np.random.default_rng(7)
+    nanos = rng.integers(pd.Timestamp("1990-01-01").value, pd.Timestamp("2031-01-01").value, 5000)
+    stamps = pd.Series(pd.to_datetime(nanos // 1000 * 1000)).astype("datetime64[ns]")
+    stamps[::5] = pd.NaT
+    stamps[1::7] = stamps[1::7].dt.floor("D")
+    stamps[2::11] = stamps[2::11].dt.floor("s")
+    for kind in ("date", "datetime"):
+        cells, _ = encode_column(stamps, kind)
+        expected = [to_serial(v, kind) for v in stamps.tolist()]
+        assert [(type(c), c) for c in cells] == [(type(e), e) for e in expected]

@@ -44,13 +44,22 @@ def to_serial(value: Any, kind: ColumnKind) -> Cell:
     return int(serial) if serial.is_integer() else serial
 
 
+def _serials(stamps: pd.Series, kind: ColumnKind) -> list[Cell]:
+    """``to_serial`` over a column, vectorised with the same arithmetic (so a value
+    read back compares equal to the one written: no spurious rewrites)."""
+    if kind == "date":
+        days = (stamps.dt.normalize() - SERIAL_EPOCH).dt.days
+        return [None if d != d else int(d) for d in days.astype("float64").tolist()]
+    serial = (stamps - SERIAL_EPOCH).dt.total_seconds() / _SECONDS_PER_DAY
+    return [None if v != v else (int(v) if v.is_integer() else v) for v in serial.tolist()]
+
+
 def encode_column(values: pd.Series, kind: ColumnKind) -> tuple[list[Cell], int]:
     """A frame column as cells, and how many texts were truncated."""
     truncated = 0
     out: list[Cell] = []
     if kind in ("date", "datetime"):
-        stamps = pd.to_datetime(values)
-        return [to_serial(v, kind) for v in stamps.tolist()], 0
+        return _serials(pd.to_datetime(values), kind), 0
     for v in values.astype(object).tolist():
         if _missing(v):
             out.append(None)
@@ -107,6 +116,15 @@ def normalize(value: Any) -> Cell:
     if isinstance(value, str | bool | int | float):
         return value
     return str(value)
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def normalized(row: Sequence[Any]) -> list[Cell]:
+    """``normalize`` over a row; the common JSON values skip the call (every cell of
+    a read spreadsheet passes here)."""
+    return [(v if v != "" else None) if type(v) in _PLAIN else normalize(v) for v in row]
 
 
 def same(a: Cell, b: Cell) -> bool:
@@ -303,7 +321,7 @@ def diff_owned(
     A key repeated in the sheet (left by an interrupted run) is removed.
     """
     names = spec.column_names
-    current_rows = [[normalize(v) for v in row] for row in current]
+    current_rows = [normalized(row) for row in current]
     header = current_rows[0] if current_rows else []
     body = current_rows[1:]
     diff = TabDiff(rows_needed=1 + len(desired), columns_needed=len(names))
@@ -389,7 +407,7 @@ def diff_actions(
     used row with their staff columns empty; rows are never removed.
     """
     names = spec.column_names
-    rows = [[normalize(v) for v in row] for row in current]
+    rows = [normalized(row) for row in current]
     header = list(rows[0]) if rows else []
     body = rows[1:]
     diff = TabDiff()
