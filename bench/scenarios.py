@@ -26,7 +26,7 @@ from bench.measure import Stopwatch
 from bench.pages import CACHE, LocalPages, PageSet, ensure_pages
 from etl import transform
 from etl.fakes.synthetic import SyntheticBangkok
-from etl.fakes.traffy import FakeTraffy
+from etl.fakes.traffy import FakeTraffy, envelope
 from etl.models import BANGKOK
 from etl.pipeline import build_tabs, run_sync
 from etl.settings import load_settings
@@ -152,11 +152,7 @@ class WindowCachedTraffy(FakeTraffy):
         selected = self._window(query["start"][0], query["end"][0])
         limit = min(int(query.get("limit", ["300"])[0]), 1000)
         offset = int(query.get("offset", ["0"])[0])
-        chunk = selected[offset : offset + limit]
-        body = super().page({"start": ["1900-01-01"], "end": ["1900-01-01"]})
-        body.update(total=len(selected), count_total=len(selected), count=len(chunk))
-        body["features"] = chunk
-        return body
+        return envelope(selected[offset : offset + limit], total=len(selected))
 
 
 def district_features(count: int, others: int, years: float) -> list[dict[str, Any]]:

@@ -118,19 +118,7 @@ class FakeTraffy:
             selected = [f for f in selected if _district_of(f) == district]
         if query.get("sort", [""])[0].lower() != "asc":
             selected = selected[::-1]
-        chunk = selected[offset : offset + limit]
-        return {
-            "type": "FeatureCollection",
-            "status": "success",
-            "message": "",
-            "exec_time": "0.010s",
-            "source": "geojson cache (fake) (expire 1800s)",
-            "total": len(selected),
-            "sum_state": [],
-            "count_total": len(selected),
-            "count": len(chunk),
-            "features": chunk,
-        }
+        return envelope(selected[offset : offset + limit], total=len(selected))
 
     def add(self, *features: dict[str, Any]) -> None:
         """Insert tickets (kept in creation order), e.g. between two page requests."""
@@ -256,6 +244,22 @@ class FakeTraffy:
                 self.wfile.write(body)
 
         return Handler
+
+
+def envelope(chunk: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """A feed-1 page as the real feed wraps it: ``total`` counts the whole selection."""
+    return {
+        "type": "FeatureCollection",
+        "status": "success",
+        "message": "",
+        "exec_time": "0.010s",
+        "source": "geojson cache (fake) (expire 1800s)",
+        "total": total,
+        "sum_state": [],
+        "count_total": total,
+        "count": len(chunk),
+        "features": chunk,
+    }
 
 
 def _in_window(feature: dict[str, Any], first: date, last: date) -> bool:

@@ -17,11 +17,13 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import islice
 from typing import Any, Protocol
 
 from etl.errors import TraffyUnreachable
@@ -245,23 +247,30 @@ def _scan_all(
 ) -> Iterator[_Scan]:
     """Scan every window, ``concurrency`` at a time, yielding them in order as they are
     done, so the caller validates and drops each window's raw records before the last
-    window arrives; the first failure cancels the rest."""
+    window arrives; the first failure cancels the rest.
+
+    At most ``concurrency`` windows are paged ahead of the one being validated: with a
+    fast server, submitting every window at once let finished windows pile up in
+    memory (a third more peak RSS over 252 pages)."""
     if concurrency <= 1 or len(spans) <= 1:
         for first, last in spans:
             yield pager.scan(first, last)
         return
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffy") as pool:
-        futures: list[Future[_Scan]] = [pool.submit(pager.scan, f, last) for f, last in spans]
+        pending = iter(spans)
+        ahead: deque[Future[_Scan]] = deque(
+            pool.submit(pager.scan, first, last) for first, last in islice(pending, concurrency)
+        )
         try:
-            for index, future in enumerate(futures):
-                yield future.result()
-                futures[index] = _DONE  # let the scan (its raw records) be freed
+            while ahead:
+                scan = ahead.popleft().result()
+                for first, last in islice(pending, 1):
+                    ahead.append(pool.submit(pager.scan, first, last))
+                yield scan
+                del scan  # let the window's raw records go before the next one arrives
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-
-
-_DONE: Future[_Scan] = Future()
 
 
 @contextmanager
