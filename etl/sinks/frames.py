@@ -19,7 +19,8 @@ def typed_frame(spec: TabSpec, frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in spec.columns:
         raw = frame[column.name] if column.name in frame else pd.Series(pd.NA, index=frame.index)
-        text = raw.astype("string").mask(raw.astype("string") == "")
+        text = raw.astype("string")
+        text = text.mask(text == "")
         if column.kind == "text":
             out[column.name] = text.astype(object).where(text.notna(), None)
         elif column.kind == "int":
