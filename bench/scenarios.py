@@ -73,7 +73,7 @@ def bangkok(count: int, keep_tabs: bool) -> dict[str, Any]:
         )
     split_validate(watch, extraction.info.validate_seconds)
     with watch.stage("transform"):
-        frame = transform.complaints_frame(extraction.complaints)
+        frame = extraction.frame
         rejects = transform.rejects_tab(extraction.rejects, NOW)
         tabs = build_tabs(frame, settings, rejects, NOW)
     with watch.stage("load"):
@@ -298,7 +298,7 @@ def extract_memory(url: str) -> dict[str, Any]:
         )
     split_validate(watch, extraction.info.validate_seconds)
     with watch.stage("transform"):
-        frame = transform.complaints_frame(extraction.complaints)
+        frame = extraction.frame
         tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, NOW), NOW)
     return watch.report(
         tickets=extraction.info.valid,
