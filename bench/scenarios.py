@@ -74,7 +74,7 @@ def bangkok(count: int, keep_tabs: bool) -> dict[str, Any]:
         )
     split_validate(watch, extraction.info.validate_seconds)
     with watch.stage("transform"):
-        frame = transform.complaints_frame(extraction.complaints)
+        frame = extraction.frame
         rejects = transform.rejects_tab(extraction.rejects, NOW)
         tabs = build_tabs(frame, settings, rejects, NOW)
     with watch.stage("load"):
@@ -312,7 +312,7 @@ def extract_memory(url: str) -> dict[str, Any]:
         )
     split_validate(watch, extraction.info.validate_seconds)
     with watch.stage("transform"):
-        frame = transform.complaints_frame(extraction.complaints)
+        frame = extraction.frame
         tabs = build_tabs(frame, settings, transform.rejects_tab(extraction.rejects, NOW), NOW)
     return watch.report(
         tickets=extraction.info.valid,

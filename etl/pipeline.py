@@ -559,8 +559,7 @@ def _checked_and_merged(
         settings.max_invalid_share,
         _new_rejects(extraction.rejects, previous.get("rejects")),
     )
-    fetched = transform.complaints_frame(extraction.complaints)
-    return merge(kept, fetched, extraction.windows)
+    return merge(kept, extraction.frame, extraction.windows)
 
 
 def _new_rejects(rejects: Sequence[Reject], quarantined: pd.DataFrame | None) -> list[Reject]:

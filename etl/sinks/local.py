@@ -8,16 +8,19 @@ to a temporary file and renamed so a crash never leaves half a file.
 
 from __future__ import annotations
 
+import csv
 import io
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 
 from etl.errors import SinkError
@@ -187,11 +190,117 @@ def _can_fork() -> bool:
 
 
 def _write_rows(spec: TabSpec, frame: pd.DataFrame, file: TextIO, *, header: bool) -> None:
-    for start in range(0, max(len(frame), 1), CHUNK_ROWS):
-        out = frame.iloc[start : start + CHUNK_ROWS].copy()
-        for column in spec.columns:
-            if column.kind == "date":
-                out[column.name] = out[column.name].dt.strftime("%Y-%m-%d")
-            elif column.kind == "datetime":
-                out[column.name] = out[column.name].dt.strftime("%Y-%m-%d %H:%M:%S")
-        out.to_csv(file, index=False, header=header and start == 0, lineterminator="\n")
+    """The rows as ``DataFrame.to_csv`` writes them (byte for byte), ``CHUNK_ROWS`` at a time.
+
+    ``to_csv`` hands every cell to the ``csv`` module, which copies it character by
+    character: 25 s for all of Bangkok. Here each column becomes its cells' text at once
+    (missing as empty, quoted exactly where the ``csv`` writer quotes) and each row is one
+    ``str.join``: a fifth of the time.
+    """
+    names = [column.name for column in spec.columns]
+    kinds = {column.name: column.kind for column in spec.columns}
+    if header:
+        file.write(",".join(_quoted(names)) + "\n")
+    for start in range(0, len(frame), CHUNK_ROWS):
+        chunk = frame.iloc[start : start + CHUNK_ROWS]
+        cells = [_cells(chunk[name], kinds[name]) for name in names]
+        file.write("\n".join(map(",".join, zip(*cells, strict=True))) + "\n")
+
+
+def _cells(values: pd.Series, kind: str) -> list[str]:
+    """A column's cells as ``to_csv`` writes them: pandas' conversion (numbers through
+    numpy's ``astype(str)``, other values through the ``csv`` writer's ``str``/``repr``),
+    empty for missing values, dates as ISO text, quoted where the ``csv`` writer quotes."""
+    missing = values.isna().to_numpy()
+    dtype = values.dtype
+    plain = _PLAIN_SAFE  # dates and numbers hold no character the writer quotes
+    if kind in ("date", "datetime") and dtype.kind == "M" and values.dt.tz is None:
+        cells: list[Any] = _iso_cells(values.to_numpy(), kind)
+    elif kind in ("date", "datetime"):
+        cells = _iso_text(values, kind).tolist()
+    elif isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        cells = values.to_numpy().astype(str).tolist()  # pandas: astype(str) for floats
+    elif isinstance(dtype, pd.Int64Dtype):
+        cells = values.to_numpy(dtype="int64", na_value=0).astype(str).tolist()
+    else:  # text, other extension arrays: their values, as the csv writer prints them
+        cells, plain = values.to_numpy(dtype=object).tolist(), False
+    for index in np.flatnonzero(missing).tolist():
+        cells[index] = ""
+    return cells if plain else _quoted(cells)
+
+
+def _iso_cells(moments: np.ndarray[Any, Any], kind: str) -> list[Any]:
+    """``strftime`` ISO text of naive datetime64 values (seconds floored, as strftime does),
+    digit by digit in numpy: ``datetime_as_string`` costs a microsecond a value."""
+    seconds = moments.astype("datetime64[s]").astype("int64")  # numpy floors
+    days, clock = np.divmod(seconds, 86_400)
+    year, month, day = _civil(days)
+    fields = [(year, 4), (month, 2), (day, 2)]
+    if kind == "datetime":
+        hour, rest = np.divmod(clock, 3600)
+        fields += [(hour, 2), (rest // 60, 2), (rest % 60, 2)]
+    width = 10 if kind == "date" else 19
+    codes = np.empty((len(seconds), width), dtype=np.uint32)
+    at = 0
+    for index, (number, digits) in enumerate(fields):
+        if index:
+            codes[:, at] = ord("-" if index < 3 else " " if index == 3 else ":")
+            at += 1
+        for place in range(digits - 1, -1, -1):
+            codes[:, at + place] = number % 10 + ord("0")
+            number = number // 10
+        at += digits
+    cells: list[Any] = codes.view(f"<U{width}").ravel().tolist()
+    return cells
+
+
+def _civil(days: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
+    """Year, month, day of days since 1970-01-01 (proleptic Gregorian, H. Hinnant's
+    ``civil_from_days``), vectorized."""
+    z = days + 719_468
+    era = np.floor_divide(z, 146_097)
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    return year, month, day
+
+
+def _quoted(cells: list[Any]) -> list[str]:
+    """Cells as the ``csv`` writer renders them (``QUOTE_MINIMAL``, doubled quotes)."""
+    special = _SPECIAL.search
+    return [
+        ('"' + cell.replace('"', '""') + '"' if special(cell) else cell)
+        if cell.__class__ is str
+        else _quoted([repr(cell) if isinstance(cell, float) else str(cell)])[0]
+        for cell in cells
+    ]
+
+
+def _csv_quotes(char: str) -> bool:
+    """Whether this Python's ``csv`` writer (pandas' dialect) quotes a field holding ``char``."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([f"a{char}b", "x"])
+    return buffer.getvalue().startswith('"')
+
+
+_SPECIAL = re.compile(
+    "["
+    + re.escape(
+        "".join(c for c in ",\"\n\r\t\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028 '" if _csv_quotes(c))
+    )
+    + "]"
+)
+"""Characters that make the ``csv`` writer quote a field (``\\r`` only from Python 3.12)."""
+
+_PLAIN_SAFE = not _SPECIAL.search("0123456789-+:. eEnaifNTrueFls")
+"""Whether number and date cells never need quotes (true unless ``csv`` changes a lot)."""
+
+
+def _iso_text(values: pd.Series, kind: str) -> pd.Series:
+    """``strftime`` of dates that are not naive datetime64 (never in the tabs: a fallback)."""
+    text: pd.Series = values.dt.strftime("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+    return text

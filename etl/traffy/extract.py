@@ -3,11 +3,19 @@
 Paging is by ascending creation time inside date windows, so tickets created
 while we page land after the cursor instead of shifting pages we have not
 read yet. Each window is scanned page by page; a scan that sees drift (a
-ticket on two pages, ``total`` changing between pages) is thrown away and
-the window scanned again. A window too big to page safely is split in two.
+page that starts with a ticket already read, ``total`` changing between
+pages) is thrown away and the window scanned again. A window too big to page
+safely is split in two.
 Windows are independent, so a small thread pool fetches several at once.
 Records repeated across pages or windows are de-duplicated by ticket
 identity, keeping the most recently active copy.
+
+Valid records become rows of the canonical complaints frame directly (the
+frame ``transform.complaints_frame`` builds from :class:`Complaint` objects):
+feed 1's common records through ``feed_v1.fast_row``, every other record
+through the feed's ``to_complaint``, which also gives invalid records their
+reason. No Complaint object is kept per ticket: for all of Bangkok they cost
+more time and memory than everything else of the extraction.
 """
 
 from __future__ import annotations
@@ -22,12 +30,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from itertools import islice
+from datetime import date, datetime, timedelta
+from itertools import compress, islice
 from typing import Any, Protocol
 
+import numpy as np
+import pandas as pd
+
 from etl.errors import TraffyUnreachable
-from etl.models import Complaint, Reject
+from etl.models import BANGKOK, Complaint, Reject
 from etl.traffy import feed_search, feed_v1
 from etl.traffy.client import TraffyClient
 
@@ -86,13 +97,43 @@ class ExtractInfo:
     """Of the extraction's time, spent validating records (the rest is paging)."""
 
 
-@dataclass
 class Extraction:
-    complaints: list[Complaint]
-    rejects: list[Reject]
-    info: ExtractInfo = field(default_factory=ExtractInfo)
-    windows: list[tuple[date, date]] = field(default_factory=list)
-    """The windows scanned in full: authoritative for the tickets created in them."""
+    """The valid tickets, the rejects, what was seen, and the windows scanned in full.
+
+    ``frame`` is the canonical complaints frame (``transform.complaints_frame``'s
+    columns and dtypes, one row per ticket, ordered by creation then id);
+    ``complaints`` the same tickets as :class:`Complaint` objects. Either can be
+    given; the other is built on first use (building objects for a million
+    tickets is slow: prefer ``frame``).
+    """
+
+    def __init__(
+        self,
+        tickets: pd.DataFrame | Sequence[Complaint],
+        rejects: list[Reject],
+        info: ExtractInfo | None = None,
+        windows: list[tuple[date, date]] | None = None,
+    ) -> None:
+        self._frame = tickets if isinstance(tickets, pd.DataFrame) else None
+        self._complaints = None if isinstance(tickets, pd.DataFrame) else list(tickets)
+        self.rejects = rejects
+        self.info = info if info is not None else ExtractInfo()
+        self.windows: list[tuple[date, date]] = windows if windows is not None else []
+        """The windows scanned in full: authoritative for the tickets created in them."""
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            from etl.transform import complaints_frame  # transform imports this module
+
+            self._frame = complaints_frame(self._complaints or [])
+        return self._frame
+
+    @property
+    def complaints(self) -> list[Complaint]:
+        if self._complaints is None:
+            self._complaints = complaints_of(self.frame)
+        return self._complaints
 
 
 def windows(since: date, until: date, days: int) -> Iterator[tuple[date, date]]:
@@ -139,9 +180,11 @@ class _Pager:
             if isinstance(outcome, _TooBig):
                 return self._split(first, last)
             records, pages, drift = outcome
+            if not drift:
+                return _Scan(first, last, records, pages, rescans=attempt)
             keys = [_raw_key(self.feed, r) for r in records]
             # A stable repeat (the same answer twice) is the server's, not drift: accept it.
-            if not drift or keys == previous:
+            if keys == previous:
                 return _Scan(first, last, records, pages, rescans=attempt)
             log.info("Drift while paging %s..%s (%s); scanning it again", first, last, drift)
             previous = keys
@@ -158,6 +201,19 @@ class _Pager:
         return _Scan(first, last, [], 0, splits=1, parts=[left, right])
 
     def _scan_once(self, first: date, last: date) -> tuple[list[Any], int, str] | _TooBig:
+        """One pass over the window's pages: its records, pages and the drift seen.
+
+        Drift is what a shifted list looks like. The list is in ascending creation
+        order and an updated ticket does not move (TRAFFY_API.md, "Paging hazard");
+        tickets inserted before the cursor push the last records already read onto
+        the head of the next page, so a shift always shows as a page whose *first*
+        record was read before (for one insert, exactly the previous page's last
+        record). A ticket seen again further into a page cannot come from a shift:
+        it is the server serving a ticket twice, kept once by de-duplication; it
+        costs no second scan (in the synthetic bench that was every window).
+        A shift backwards (tickets deleted before the cursor) skips records
+        without repeating any: only a ``total`` that changes shows it.
+        """
         # `end` is sent one day late: whether the API reads it as inclusive or
         # exclusive, the window's last day is covered; the overlap is filtered out.
         end = last + timedelta(days=1)
@@ -181,14 +237,14 @@ class _Pager:
                 totals.add(total)
                 if pages == 1 and total > self.page_size * self.max_pages and first < last:
                     return _TooBig()
-            keys = {_raw_key(self.feed, r) for r in page}
+            keys = [_raw_key(self.feed, r) for r in page]
             # Pages on to the end even after drift: two full scans that agree
             # are a stable answer, whatever it repeats.
-            if keys & seen and not drift:
-                drift = "a ticket on two pages"
+            if keys and keys[0] in seen and not drift:
+                drift = "a page starts with a ticket of an earlier page"
             if len(totals) > 1 and not drift:
                 drift = f"total changed between pages: {sorted(totals)}"
-            seen |= keys
+            seen.update(keys)
             records.extend(page)
             if len(page) < self.page_size:
                 return records, pages, drift
@@ -219,27 +275,41 @@ def extract(
     pager = _Pager(client, feed, district or "", page_size, max_window_pages)
     pager.on_page = on_page
     requests_before = client.requests
-    latest: dict[str, Complaint] = {}
+    columns = _Columns()
     rejects: dict[str, Reject] = {}  # by raw JSON: a record seen twice is one reject
     unknown: dict[str, set[str]] = {}  # field -> records carrying it, each counted once
+    fast: Callable[[Any, dict[Any, Any]], tuple[Any, ...] | None] | None = getattr(
+        feed, "fast_row", None
+    )
     with gc_paused():
         for scan in _leaves(_scan_all(pager, spans, concurrency), info):
             info.pages += scan.pages
             info.records += len(scan.records)
             source = f"{feed.NAME} {scan.first}..{scan.last}"
             started = time.perf_counter()
+            rows: list[tuple[Any, ...]] = []
             for record in scan.records:
                 for name in feed.unknown_fields(record):
                     unknown.setdefault(name, set()).add(_raw_key(feed, record))
-                _take(feed, record, district, scan, source, latest, rejects, info)
-            info.validate_seconds += time.perf_counter() - started
+                if district is not None and not feed.in_district(record, district):
+                    info.other_districts += 1
+                    continue
+                row = fast(record, columns.share) if fast is not None else None
+                if row is None:
+                    row = _validated(feed, record, source, rejects)
+                if row is not None:
+                    rows.append(row)
             scan.records = []  # validated: the raw page data can go (memory stays flat)
+            info.outside_window += columns.add(rows, scan.first, scan.last)
+            info.validate_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        frame = latest_of(columns.frame(), info)
+        info.validate_seconds += time.perf_counter() - started
     info.requests = client.requests - requests_before
-    info.valid = len(latest)
+    info.valid = len(frame)
     info.rejected = len(rejects)
     info.unknown_fields = {name: len(records) for name, records in sorted(unknown.items())}
-    complaints = sorted(latest.values(), key=lambda c: (c.created_at, c.ticket_id))
-    return Extraction(complaints, list(rejects.values()), info, list(spans))
+    return Extraction(frame, list(rejects.values()), info, list(spans))
 
 
 def _scan_all(
@@ -300,20 +370,10 @@ def _leaves(scans: Iterable[_Scan], info: ExtractInfo) -> Iterator[_Scan]:
             yield scan
 
 
-def _take(
-    feed: Feed,
-    record: Any,
-    district: str | None,
-    scan: _Scan,
-    source: str,
-    latest: dict[str, Complaint],
-    rejects: dict[str, Reject],
-    info: ExtractInfo,
-) -> None:
-    """Filter one record to the district and window, validate, de-duplicate."""
-    if district is not None and not feed.in_district(record, district):
-        info.other_districts += 1
-        return
+def _validated(
+    feed: Feed, record: Any, source: str, rejects: dict[str, Reject]
+) -> tuple[Any, ...] | None:
+    """The record through the feed's model: its row, or ``None`` once it is quarantined."""
     try:
         complaint = feed.to_complaint(record)
     except ValueError as error:
@@ -326,17 +386,170 @@ def _take(
                 source=source,
             ),
         )
+        return None
+    return row_of(complaint)
+
+
+COLUMNS = tuple(Complaint.model_fields)
+"""The canonical frame's columns: :class:`Complaint`'s fields, in order."""
+
+TIME_COLUMNS = ("created_at", "last_activity", "inprogress_at", "finished_at")
+"""Columns held as naive ``datetime64[ns]`` in Bangkok wall time."""
+
+_TIME_INDEX = tuple(COLUMNS.index(name) for name in TIME_COLUMNS)
+
+
+def row_of(complaint: Complaint) -> tuple[Any, ...]:
+    """A complaint as a row of :data:`COLUMNS`, times as naive Bangkok wall time."""
+    return tuple(
+        _wall(getattr(complaint, name)) if name in TIME_COLUMNS else getattr(complaint, name)
+        for name in COLUMNS
+    )
+
+
+def _wall(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(BANGKOK).replace(tzinfo=None)
+
+
+class _Columns:
+    """Valid rows of every window, as columns in arrival order (copies of a ticket kept)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self.times: dict[str, list[np.ndarray[Any, np.dtype[np.datetime64]]]] = {
+            name: [] for name in TIME_COLUMNS
+        }
+        self.share: dict[Any, Any] = {}
+        """One copy of each repeated text or list, for every ticket that holds it."""
+
+    def add(self, rows: list[tuple[Any, ...]], first: date, last: date) -> int:
+        """Add a window's rows created in ``first..last``; returns how many were not."""
+        if not rows:
+            return 0
+        columns = list(zip(*rows, strict=True))
+        times = [_datetimes(columns[i]) for i in _TIME_INDEX]
+        day = times[0].astype("datetime64[D]")
+        inside = (day >= np.datetime64(first)) & (day <= np.datetime64(last))
+        outside = len(rows) - int(inside.sum())
+        for name, values in zip(COLUMNS, columns, strict=True):
+            if name not in TIME_COLUMNS:
+                self.values[name].extend(compress(values, inside) if outside else values)
+        for name, moments in zip(TIME_COLUMNS, times, strict=True):
+            self.times[name].append(moments[inside] if outside else moments)
+        return outside
+
+    def frame(self) -> pd.DataFrame:
+        """Every row so far; dtypes inferred as ``complaints_frame`` infers them."""
+        if not self.values["ticket_id"]:
+            from etl.transform import complaints_frame  # transform imports this module
+
+            return complaints_frame([])
+        data: dict[str, Any] = {}
+        for name in COLUMNS:
+            if name in TIME_COLUMNS:
+                data[name] = np.concatenate(self.times[name])
+            else:
+                data[name] = self.values[name]
+        return pd.DataFrame(data, columns=list(COLUMNS))
+
+
+def _datetimes(values: Sequence[datetime | None]) -> np.ndarray[Any, np.dtype[np.datetime64]]:
+    """Naive datetimes (or None) as ``datetime64[ns]`` (NaT for None)."""
+    moments = pd.to_datetime(pd.Series(list(values), dtype=object))
+    return moments.to_numpy(dtype="datetime64[ns]")
+
+
+def latest_of(frame: pd.DataFrame, info: ExtractInfo) -> pd.DataFrame:
+    """One row per ticket identity, the most recently active copy (by last activity, then
+    message id; the first seen on a tie), ordered by creation then ticket id; ties in
+    the order their ticket was first seen (what de-duplicating one by one gives).
+
+    ``frame`` holds the rows in arrival order, copies included.
+    """
+    if frame.empty:
+        return frame
+    seen, _ = pd.factorize(frame_identities(frame))  # codes in order of first appearance
+    activity = frame["last_activity"].fillna(frame["created_at"]).to_numpy("datetime64[ns]")
+    message = pd.to_numeric(frame["message_id"], errors="coerce").fillna(0).to_numpy()
+    position = np.arange(len(frame))
+    # The last of each identity in (activity, message, -position) order wins.
+    order = np.lexsort((-position, message, activity.astype("int64")))
+    _, last = np.unique(seen[order][::-1], return_index=True)  # indexed by identity code
+    winners = order[len(order) - 1 - last]  # in first-seen order of their identity
+    info.duplicates += len(frame) - len(winners)
+    created = frame["created_at"].to_numpy("datetime64[ns]").astype("int64")[winners]
+    by_time = np.argsort(created, kind="stable")  # pages come nearly sorted: cheap
+    rows = winners[by_time]
+    _order_ties_by_id(rows, created[by_time], frame["ticket_id"].to_numpy(dtype=object))
+    return frame.take(rows).reset_index(drop=True)
+
+
+def _order_ties_by_id(
+    rows: np.ndarray[Any, np.dtype[np.intp]],
+    created: np.ndarray[Any, np.dtype[np.int64]],
+    tickets: np.ndarray[Any, np.dtype[np.object_]],
+) -> None:
+    """Within each run of equal creation times, order ``rows`` by ticket id (stable)."""
+    tied = np.flatnonzero(created[1:] == created[:-1])
+    if not tied.size:
         return
-    if not scan.first <= complaint.created_at.date() <= scan.last:
-        info.outside_window += 1
-        return
-    key = identity(complaint)
-    previous = latest.get(key)
-    if previous is not None:
-        info.duplicates += 1
-        if activity(previous) >= activity(complaint):
-            return
-    latest[key] = complaint
+    starts = tied[np.r_[True, tied[1:] != tied[:-1] + 1]]
+    ends = tied[np.r_[tied[1:] != tied[:-1] + 1, True]] + 2
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        rows[start:end] = sorted(rows[start:end].tolist(), key=tickets.__getitem__)
+
+
+def frame_identities(frame: pd.DataFrame) -> pd.Series:
+    """:func:`identity` of each row of a canonical complaints frame (the same texts)."""
+    tickets = frame["ticket_id"].to_numpy(dtype=object)
+    keys = tickets.copy()
+    weak = [i for i, t in enumerate(tickets) if not (len(t) >= 11 and t[4] == "-")]
+    if weak:
+        messages = frame["message_id"].to_numpy(dtype=object)[weak]
+        created = frame["created_at"].to_numpy()[weak]
+        lats = frame["lat"].to_numpy(dtype=object)[weak]
+        lons = frame["lon"].to_numpy(dtype=object)[weak]
+        for i, message, moment, lat, lon in zip(weak, messages, created, lats, lons, strict=True):
+            if not pd.isna(message):
+                keys[i] = f"#{int(message)}"
+                continue
+            second = pd.Timestamp(moment).to_pydatetime().replace(microsecond=0, tzinfo=BANGKOK)
+            keys[i] = f"{tickets[i]}|{second.isoformat()}|{_number(lat)}|{_number(lon)}"
+    return pd.Series(keys, index=frame.index, dtype=object)
+
+
+def _number(value: Any) -> str:
+    """A coordinate as :func:`identity` writes it (``None`` when missing)."""
+    return "None" if pd.isna(value) else f"{float(value)}"
+
+
+def complaints_of(frame: pd.DataFrame) -> list[Complaint]:
+    """Rows of a canonical complaints frame back to :class:`Complaint` objects."""
+    complaints = []
+    records = frame.astype(object).to_dict("records")
+    with gc_paused():
+        for record in records:
+            row: dict[str, Any] = {}
+            for name, value in record.items():
+                if name in TIME_COLUMNS:
+                    row[str(name)] = (
+                        None
+                        if pd.isna(value)
+                        else pd.Timestamp(value).to_pydatetime().replace(tzinfo=BANGKOK)
+                    )
+                elif isinstance(value, tuple):
+                    row[str(name)] = value
+                elif pd.isna(value):
+                    row[str(name)] = None
+                elif isinstance(value, float) and name in _INTEGER_FIELDS:
+                    row[str(name)] = int(value)
+                else:
+                    row[str(name)] = value
+            complaints.append(Complaint(**row))
+    return complaints
+
+
+_INTEGER_FIELDS = frozenset({"message_id", "count_reopen", "star", "view_count"})
 
 
 def identity(complaint: Complaint) -> str:

@@ -8,7 +8,7 @@ only ``features`` is trusted.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from sys import intern
 from typing import Any
 
@@ -74,7 +74,10 @@ def unknown_fields(record: Any) -> list[str]:
         properties = record["properties"]
     except (KeyError, TypeError):
         return []
-    return sorted(set(properties) - KNOWN_FIELDS) if isinstance(properties, dict) else []
+    if not isinstance(properties, dict):
+        return []
+    unknown = properties.keys() - KNOWN_FIELDS  # no sort, no list for the common record
+    return sorted(unknown) if unknown else []
 
 
 def in_district(record: Any, district: str) -> bool:
@@ -221,3 +224,196 @@ def check_page(body: dict[str, Any]) -> None:
         "The Traffy feed-1 response has no 'features' list: the API may have changed. "
         "Check the feed setting or report it to the maintainers."
     )
+
+
+# --- Batch validation: a record straight to a row of the canonical frame ----------------
+#
+# ``to_complaint`` costs two pydantic models and a Complaint per record (about 35 us and
+# 1.4 KB kept per ticket): too slow and too big for all of Bangkok. ``fast_row`` takes the
+# common, clean record apart with exact type checks and the very parsers ``to_complaint``
+# uses, and gives up (``None``) on anything it is not sure of: those records go through
+# ``to_complaint``, so an odd record gets exactly the same result, or the same reason.
+
+
+FIELDS = (
+    "ticket_id", "message_id", "timestamp", "last_activity", "timestamp_inprogress",
+    "timestamp_finished", "state", "state_type_latest", "problem_type_fondue", "type", "org",
+    "org_action", "district", "subdistrict", "province", "address", "description", "note",
+    "photo_url", "after_photo", "count_reopen", "star", "view_count",
+)  # fmt: skip
+"""The properties ``fast_row`` reads, in the order it unpacks them."""
+
+_NONE = type(None)
+_ALLOWED: dict[str, tuple[type, ...]] = {
+    "message_id": (int, _NONE),
+    "timestamp": (str,),
+    "problem_type_fondue": (list, _NONE),
+    "org": (list, _NONE),
+    "org_action": (list, _NONE),
+    "count_reopen": (int, _NONE),
+    "star": (int, str, _NONE),  # only "" as text: checked on the value
+    "view_count": (int, _NONE),
+}
+"""Exact types ``fast_row`` takes per property (text or null when not listed); anything
+else (numbers as text, floats, booleans) is for the model to coerce or reject."""
+
+_PATTERNS: dict[tuple[type, ...], bool] = {}
+"""Whether a record's tuple of property types is one ``fast_row`` takes (few distinct)."""
+
+
+def _pattern_ok(kinds: tuple[type, ...]) -> bool:
+    ok = all(
+        kind in _ALLOWED.get(name, (str, _NONE)) for name, kind in zip(FIELDS, kinds, strict=True)
+    )
+    if len(_PATTERNS) < 10_000:
+        _PATTERNS[kinds] = ok
+    return ok
+
+
+def fast_row(record: Any, share: dict[Any, Any]) -> tuple[Any, ...] | None:
+    """The record as a row of ``etl.traffy.extract.COLUMNS`` (times naive Bangkok wall
+    time), or ``None`` when only ``to_complaint`` can tell (invalid or unusual records).
+
+    ``share`` keeps one copy of repeated texts and lists (states, districts, agencies);
+    it holds only values this function checked, so a list found in it needs no check.
+    Written flat, without helper calls: it runs once per record of all of Bangkok.
+    """
+    if type(record) is not dict:
+        return None
+    p = record.get("properties")
+    if type(p) is not dict:
+        return None
+    values: tuple[Any, ...] = tuple(map(p.get, FIELDS))
+    kinds = tuple(map(type, values))
+    ok = _PATTERNS.get(kinds)
+    if not (_pattern_ok(kinds) if ok is None else ok):
+        return None
+    (ticket_id, message_id, timestamp, last_activity, inprogress, finished, state, state_type,
+     fondue, type_text, org, acting, district, subdistrict, province, address, description,
+     note, photo, after, count_reopen, star, view_count) = values  # fmt: skip
+    if ticket_id is not None:
+        ticket_id = ticket_id.strip()
+    if not ticket_id:
+        if message_id is None:
+            return None  # the key is made of the time and place: to_complaint does it
+        ticket_id = f"#{message_id}"
+    if star is not None and (star.__class__ is str or not 1 <= star <= 5):
+        if star != "":
+            return None
+        star = None
+    if (count_reopen is not None and count_reopen < 0) or (
+        view_count is not None and view_count < 0
+    ):
+        return None
+    try:
+        created_at = fromisoformat(timestamp)  # a text: the pattern says so
+        last_activity = fromisoformat(last_activity) if last_activity else None
+        inprogress = fromisoformat(inprogress) if inprogress else None
+        finished = fromisoformat(finished) if finished else None
+    except ValueError:
+        return None  # padded, blank or broken: parse_time strips, or gives the reason
+    if (
+        created_at.tzinfo is not None
+        or (last_activity is not None and last_activity.tzinfo is not None)
+        or (inprogress is not None and inprogress.tzinfo is not None)
+        or (finished is not None and finished.tzinfo is not None)
+    ):
+        return None  # aware: parse_time converts to Bangkok
+    get = share.get
+    shared = share.setdefault
+    if fondue:
+        types = get(tuple(fondue))
+        if types is None:
+            if not _texts(fondue):
+                return None
+            types = shared(tuple(fondue), tuple(fondue))
+    else:
+        types = shared(split := parse.split_types(type_text), split)
+    organizations: Any = ()
+    if org:
+        organizations = get(tuple(org))
+        if organizations is None:
+            if not _texts(org):
+                return None
+            organizations = shared(tuple(org), tuple(org))
+    actors: Any = ()
+    if acting:
+        actors = get(tuple(acting))
+        if actors is None:
+            if not _texts(acting):
+                return None
+            actors = shared(tuple(acting), tuple(acting))
+    lat = lon = None
+    geometry = record.get("geometry")
+    if geometry is not None:
+        if geometry.__class__ is not dict:
+            return None
+        point = geometry.get("coordinates")
+        if point is not None:
+            if point.__class__ is not list or len(point) != 2:
+                return None
+            lon, lat = point
+            if lon.__class__ not in _REAL or lat.__class__ not in _REAL:
+                return None
+            if lon == 0 and lat == 0:
+                lat = lon = None
+            elif -90 <= lat <= 90 and -180 <= lon <= 180:
+                lat, lon = float(lat), float(lon)
+            else:
+                return None
+    if state is not None:
+        state = state.strip()
+    state = shared(state, state) if state else ""
+    if state_type is not None:
+        state_type = shared(state_type, state_type)
+    if district is not None:
+        district = district.strip()
+        district = shared(district, district) if district else None
+    if subdistrict is not None:
+        subdistrict = subdistrict.strip()
+        subdistrict = shared(subdistrict, subdistrict) if subdistrict else None
+    if province is not None:
+        province = province.strip()
+        province = shared(province, province) if province else None
+    if photo is not None:
+        photo = photo.strip()
+        if not photo or photo.endswith(parse.PLACEHOLDER_PHOTOS):
+            photo = None
+    if after is not None:
+        after = after.strip()
+        if not after or after.endswith(parse.PLACEHOLDER_PHOTOS):
+            after = None
+    return (
+        ticket_id,
+        message_id,
+        created_at,
+        last_activity,
+        inprogress,
+        finished,
+        state,
+        state_type,
+        types,
+        organizations,
+        actors,
+        district,
+        subdistrict,
+        province,
+        (address.strip() or None) if address else None,
+        (description.strip() or None) if description else None,
+        (note.strip() or None) if note else None,
+        lat,
+        lon,
+        photo,
+        after,
+        count_reopen or 0,
+        star,
+        view_count,
+    )
+
+
+fromisoformat = datetime.fromisoformat
+_REAL = (float, int)  # exact classes: a boolean is not a coordinate
+
+
+def _texts(items: list[Any]) -> bool:
+    return all(item.__class__ is str for item in items)
