@@ -224,8 +224,10 @@ def _cells(values: pd.Series, kind: str) -> list[str]:
     """A column's cells as ``to_csv`` writes them: pandas' conversion (numbers through
     numpy's ``astype(str)``, other values through the ``csv`` writer's ``str``/``repr``),
     empty for missing values, dates as ISO text, quoted where the ``csv`` writer quotes."""
-    missing = values.isna().to_numpy()
     dtype = values.dtype
+    if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
+        return _quoted(values.to_numpy(dtype=object).tolist())  # also blanks missing cells
+    missing = values.isna().to_numpy()
     plain = _PLAIN_SAFE  # dates and numbers hold no character the writer quotes
     if kind in ("date", "datetime") and dtype.kind == "M" and values.dt.tz is None:
         cells: list[Any] = _iso_cells(values.to_numpy(), kind)
@@ -288,20 +290,29 @@ def _civil(days: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
 
 def _quoted(cells: list[Any]) -> list[str]:
     """Cells as the ``csv`` writer renders them (``QUOTE_MINIMAL``, doubled quotes; floats
-    by ``repr``, other values by ``str``)."""
-    if set(map(type, cells)) - {str}:
-        cells = [
-            cell if cell.__class__ is str else repr(cell) if isinstance(cell, float) else str(cell)
-            for cell in cells
-        ]
+    by ``repr``, other values by ``str``), missing values (None, NaN, NA) as empty."""
     if _QUOTE_CHARS == ',"\n':  # the csv module of Python 3.11: three ``in`` beat a regex
         return [
-            '"' + cell.replace('"', '""') + '"' if "," in cell or '"' in cell or "\n" in cell
-            else cell
+            ('"' + cell.replace('"', '""') + '"' if "," in cell or '"' in cell or "\n" in cell
+             else cell)
+            if cell.__class__ is str
+            else _other_cell(cell)
             for cell in cells
         ]  # fmt: skip
     special = _SPECIAL.search
-    return ['"' + cell.replace('"', '""') + '"' if special(cell) else cell for cell in cells]
+    return [
+        ('"' + cell.replace('"', '""') + '"' if special(cell) else cell)
+        if cell.__class__ is str
+        else _other_cell(cell)
+        for cell in cells
+    ]
+
+
+def _other_cell(cell: Any) -> str:
+    """A cell that is not a text: empty when missing, else as the ``csv`` writer prints it."""
+    if cell is None or pd.isna(cell):
+        return ""
+    return _quoted([repr(cell) if isinstance(cell, float) else str(cell)])[0]
 
 
 def _csv_quotes(char: str) -> bool:
