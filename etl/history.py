@@ -40,7 +40,10 @@ def status_history(
         .set_index("ticket_id")["state"]
     )
     seen = complaints[["ticket_id", "state", "state_group"]]
-    changed = seen[seen["ticket_id"].map(last).ne(seen["state"])].copy()
+    if last.empty:  # nothing seen before: every ticket gets its first row
+        changed = seen.copy()
+    else:
+        changed = seen[seen["ticket_id"].map(last).ne(seen["state"])].copy()
     changed["observed_at"] = _wall_time(observed_at)
     return _append(spec.name, before, changed)
 

@@ -76,8 +76,17 @@ def unknown_fields(record: Any) -> list[str]:
         return []
     if not isinstance(properties, dict):
         return []
-    unknown = properties.keys() - KNOWN_FIELDS  # no sort, no list for the common record
-    return sorted(unknown) if unknown else []
+    keys = tuple(properties)
+    unknown = _UNKNOWN.get(keys)
+    if unknown is None:
+        unknown = sorted(set(keys) - KNOWN_FIELDS)
+        if len(_UNKNOWN) < 10_000:
+            _UNKNOWN[keys] = unknown
+    return list(unknown)
+
+
+_UNKNOWN: dict[tuple[str, ...], list[str]] = {}
+"""Unknown names by a record's property names: records of a feed share a few layouts."""
 
 
 def in_district(record: Any, district: str) -> bool:
