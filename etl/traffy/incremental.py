@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from etl.models import BANGKOK
-from etl.traffy.extract import windows
+from etl.traffy.extract import frame_identities, windows
 
 FEED1_RECORDS_PER_DAY = 900.0
 """Feed 1 pages all of Bangkok: 17-27 thousand tickets a month in 2023 (inferred)."""
@@ -225,25 +225,8 @@ def merge(
             both = fetched
         else:
             both = pd.concat([kept, fetched], ignore_index=True)
-    both = both[~identities(both).duplicated(keep="last")]
+    both = both[~frame_identities(both).duplicated(keep="last")]
     return both.sort_values(["created_at", "ticket_id"], kind="stable").reset_index(drop=True)
-
-
-def identities(frame: pd.DataFrame) -> pd.Series:
-    """What makes two rows the same ticket (``etl.traffy.extract.identity``, vectorised).
-
-    A full ``YYYY-XXXXXX`` id is unique. Six-character hotline ids and anonymous
-    reports are not trusted alone: ``message_id`` (unique where present), else the
-    id with the creation second and the location.
-    """
-    ids = frame["ticket_id"].astype(str)
-    full = (ids.str.len() >= 11) & (ids.str[4] == "-")
-    message = pd.to_numeric(frame["message_id"]).astype("Int64")
-    by_message = "#" + message.astype(str)
-    second = frame["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
-    place = pd.to_numeric(frame["lat"]).astype(str) + "|" + pd.to_numeric(frame["lon"]).astype(str)
-    fallback = ids + "|" + second + "|" + place
-    return ids.where(full, by_message.where(message.notna(), fallback)).astype(object)
 
 
 def _moment(text: str | None) -> datetime | None:
