@@ -85,13 +85,7 @@ def measures(
         _star=tickets["star"].astype("float64"),
     )
     groups = frame.groupby(keys, sort=True)
-    out = (
-        groups["state_group"]
-        .value_counts()
-        .unstack(fill_value=0)
-        .reindex(columns=list(STATE_GROUPS), fill_value=0)
-    )
-    out.columns.name = None
+    out = _state_counts(groups, frame["state_group"])
     out["total"] = groups.size()
     out["finished_timed"] = groups["_days"].count()
     out["days_to_finish_median"] = groups["_days"].median().round(2)
@@ -110,6 +104,20 @@ def measures(
     for name in ("days_to_finish_median", "days_to_finish_p90", "star_mean"):
         out[name] = out[name].astype("float64")
     return out
+
+
+def _state_counts(groups: Any, state_group: pd.Series) -> pd.DataFrame:
+    """Tickets of each group per state group (``STATE_GROUPS`` columns, zeros included):
+    ``value_counts().unstack()``, counted with one ``bincount`` over the group numbers
+    (a breakdown by agency has 3 million rows)."""
+    size = groups.size()
+    number = groups.ngroup()
+    names = list(STATE_GROUPS)
+    codes = pd.Categorical(state_group, categories=names).codes  # -1: not a known group
+    known = number.notna().to_numpy() & (codes >= 0)
+    flat = number.to_numpy()[known].astype("int64") * len(names) + codes[known]
+    counts = np.bincount(flat, minlength=len(size) * len(names)).reshape(len(size), len(names))
+    return pd.DataFrame(counts.astype("int64"), index=size.index, columns=names)
 
 
 def kpi_monthly(

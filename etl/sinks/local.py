@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 import pandas as pd
@@ -185,12 +185,38 @@ def _append_utf8(path: str, file: TextIO) -> None:
     binary = getattr(file, "buffer", None)
     encoding = str(getattr(file, "encoding", "")).lower().replace("_", "-")
     if binary is not None and encoding in ("utf-8", "utf8", "utf-8-sig"):
+        binary.flush()
         with open(path, "rb") as part:
-            shutil.copyfileobj(part, binary, 16 * 1024 * 1024)
+            if not _sent(part, binary):
+                shutil.copyfileobj(part, binary, 16 * 1024 * 1024)
         binary.flush()
         return
     with open(path, encoding="utf-8", newline="") as text:
         shutil.copyfileobj(text, file, 16 * 1024 * 1024)
+
+
+def _sent(source: BinaryIO, target: BinaryIO) -> bool:
+    """Copy ``source`` to the end of ``target`` in the kernel (``sendfile``); False when
+    that is not possible here (then nothing was copied)."""
+    try:
+        out = target.fileno()
+    except (OSError, ValueError):
+        return False
+    size = os.fstat(source.fileno()).st_size
+    sent = 0
+    try:
+        while sent < size:
+            done = os.sendfile(out, source.fileno(), sent, size - sent)
+            if done == 0:
+                break
+            sent += done
+    except OSError:
+        if sent:
+            raise
+        return False
+    if 0 < sent < size:
+        raise OSError(f"the part file ended early ({sent} of {size} bytes)")
+    return sent == size
 
 
 def _write_part(spec: TabSpec, frame: pd.DataFrame, path: str) -> None:

@@ -171,6 +171,11 @@ class _Pager:
         self.max_pages = max_pages
         self.on_page: Callable[[int], None] | None = None
         self._lock = threading.Lock()
+        self._ids = feed.ticket_id_of
+
+    def _key(self, record: Any) -> str:
+        """``_raw_key``, bound once: it runs for every record of every page."""
+        return self._ids(record) or raw_json(record)
 
     def scan(self, first: date, last: date) -> _Scan:
         """All records of the window, re-scanned on drift, split when too big."""
@@ -237,7 +242,7 @@ class _Pager:
                 totals.add(total)
                 if pages == 1 and total > self.page_size * self.max_pages and first < last:
                     return _TooBig()
-            keys = [_raw_key(self.feed, r) for r in page]
+            keys = list(map(self._key, page))
             # Pages on to the end even after drift: two full scans that agree
             # are a stable answer, whatever it repeats.
             if keys and keys[0] in seen and not drift:
@@ -424,18 +429,19 @@ class _Columns:
 
     def add(self, rows: list[tuple[Any, ...]], first: date, last: date) -> int:
         """Add a window's rows created in ``first..last``; returns how many were not."""
+        created = _TIME_INDEX[0]  # naive Bangkok wall time: its date is the Bangkok date
+        inside = [first <= row[created].date() <= last for row in rows]
+        outside: int = len(rows) - sum(inside)
+        if outside:  # the day sent past the window, mostly: filter rows once, not columns
+            rows = list(compress(rows, inside))
         if not rows:
-            return 0
+            return outside
         columns = list(zip(*rows, strict=True))
-        times = [_datetimes(columns[i]) for i in _TIME_INDEX]
-        day = times[0].astype("datetime64[D]")
-        inside = (day >= np.datetime64(first)) & (day <= np.datetime64(last))
-        outside = len(rows) - int(inside.sum())
         for name, values in zip(COLUMNS, columns, strict=True):
-            if name not in TIME_COLUMNS:
-                self.values[name].extend(compress(values, inside) if outside else values)
-        for name, moments in zip(TIME_COLUMNS, times, strict=True):
-            self.times[name].append(moments[inside] if outside else moments)
+            if name in TIME_COLUMNS:
+                self.times[name].append(_datetimes(values))
+            else:
+                self.values[name].extend(values)
         return outside
 
     def frame(self) -> pd.DataFrame:
