@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pandas as pd
 
 
@@ -17,3 +21,21 @@ def row_texts(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
         return text[first]
     others: list[pd.Series] = [text[c] for c in rest]
     return text[first].str.cat(others, sep="\x1f")  # type: ignore[arg-type]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during a bulk job that makes no cycles.
+
+    Parsing and validating pages, building tabs and writing CSV rows make millions of
+    short-lived containers, which keeps triggering full collections, and each walks
+    every object kept so far (a million tickets' tuples): for a million tickets that
+    was 30 s of 70 of extraction (86 full collections, measured).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

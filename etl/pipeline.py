@@ -23,6 +23,7 @@ import requests
 
 from etl import history, kpi, looker, stored, transform
 from etl.errors import ConfigError, EtlError, ValidationFailed
+from etl.frames import gc_paused
 from etl.models import BANGKOK, Reject
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, RunRecord, Sink
@@ -149,17 +150,19 @@ def build_tabs(
 
     ``previous`` holds the history tabs as the sink has them (``HISTORY_TABS``);
     ``fixes`` the staff's (ticket_id, fixed_on) frame, None when there is none.
+    The garbage collector is paused (see ``gc_paused``): no cycles are made here.
     """
-    complaints = transform.complaints_tab(canonical, settings.state_group_of())
-    tabs = {
-        "complaints": complaints,
-        "complaint_types": transform.complaint_types_tab(canonical),
-        "complaint_orgs": transform.complaint_orgs_tab(canonical),
-        "kpi_monthly": kpi.kpi_monthly(complaints, as_of, fixes),
-        "rejects": rejects_tab,
-    }
-    tabs.update(_report_tabs(tabs, settings, as_of, previous or {}, fixes, window))
-    tabs["kpi_monthly"] = history.with_past_months(tabs["kpi_monthly"], tabs["kpi_snapshots"])
+    with gc_paused():
+        complaints = transform.complaints_tab(canonical, settings.state_group_of())
+        tabs = {
+            "complaints": complaints,
+            "complaint_types": transform.complaint_types_tab(canonical),
+            "complaint_orgs": transform.complaint_orgs_tab(canonical),
+            "kpi_monthly": kpi.kpi_monthly(complaints, as_of, fixes),
+            "rejects": rejects_tab,
+        }
+        tabs.update(_report_tabs(tabs, settings, as_of, previous or {}, fixes, window))
+        tabs["kpi_monthly"] = history.with_past_months(tabs["kpi_monthly"], tabs["kpi_snapshots"])
     return tabs
 
 

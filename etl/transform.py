@@ -12,10 +12,10 @@ from datetime import datetime
 
 import pandas as pd
 
-from etl.frames import row_texts
+from etl.frames import gc_paused, row_texts
 from etl.models import BANGKOK, Complaint, Reject
 from etl.tabs import TABS
-from etl.traffy.extract import gc_paused, raw_json
+from etl.traffy.extract import raw_json
 
 TRAFFY_TICKET_URL = "https://share.traffy.in.th/teamchadchart?case_id="
 

@@ -39,8 +39,9 @@ def diff_rows(spec: TabSpec, old: pd.DataFrame | None, new: pd.DataFrame) -> Tab
     if old is None or old.empty:
         # Every row is new: count the keys without building each row's text (minutes
         # for a first load of a million tickets).
-        inserted = int((~new.duplicated(subset=list(spec.key))).sum())  # no copy of the tab
-        return TabWrite(inserted=inserted, cells_written=inserted * len(spec.columns))
+        # Every row is written: count them, not their distinct keys (factorising the
+        # two text keys of 3 million agency rows took 3 s of a first load).
+        return TabWrite(inserted=len(new), cells_written=len(new) * len(spec.columns))
     new_rows = _row_hashes(spec, new)
     old_rows = _row_hashes(spec, old)
     kept = new_rows.index.intersection(old_rows.index)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from etl.errors import SinkError
+from etl.frames import gc_paused
 from etl.models import BANGKOK
 from etl.sinks.base import LoadInfo, RunRecord
 from etl.sinks.frames import diff_rows, typed_frame
@@ -70,9 +71,10 @@ class LocalSink:
         self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None = None
     ) -> LoadInfo:
         self._make_folder()
-        info = self._diff(tabs)
-        for name, frame in tabs.items():
-            self._write_atomically(self.path(name), TABS[name], frame)
+        with gc_paused():  # millions of row texts, no cycles: see gc_paused
+            info = self._diff(tabs)
+            for name, frame in tabs.items():
+                self._write_atomically(self.path(name), TABS[name], frame)
         if run is not None:
             run.load = info
             self.record_run(run)

@@ -20,7 +20,6 @@ more time and memory than everything else of the extraction.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import threading
@@ -28,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import compress, islice
@@ -38,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from etl.errors import TraffyUnreachable
+from etl.frames import gc_paused
 from etl.models import BANGKOK, Complaint, Reject
 from etl.traffy import feed_search, feed_v1
 from etl.traffy.client import TraffyClient
@@ -346,23 +345,6 @@ def _scan_all(
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector during a bulk job that makes no cycles.
-
-    Parsing and validating pages makes thousands of short-lived containers per page,
-    which keeps triggering full collections, and each walks every object kept so far:
-    for a million tickets that was 30 s of 70 (86 full collections, measured).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _leaves(scans: Iterable[_Scan], info: ExtractInfo) -> Iterator[_Scan]:
