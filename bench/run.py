@@ -29,6 +29,7 @@ COLUMNS = (
     ("wall_s", "wall s", ">"),
     ("cpu_s", "CPU s", ">"),
     ("peak_rss_mb", "peak RSS MB", ">"),
+    ("child_peak_rss_mb", "child RSS MB", ">"),
     ("traffy_requests", "Traffy req", ">"),
     ("sheets_requests", "Sheets req", ">"),
     ("cells_written", "cells written", ">"),
