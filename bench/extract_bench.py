@@ -70,8 +70,10 @@ def incremental(spread: str, open_tickets: int = 3000, changes: int = 100) -> bo
         sink = MemorySink()
         run_sync(settings, sink=sink, now=today)
         first_requests = len(server.requests)
-        opened = [f for f in server.features if f["properties"]["state_type_latest"] != "finish"]
-        for feature in rng.sample(opened, changes // 2):  # half of the changes close a ticket
+        still_open = [
+            f for f in server.features if f["properties"]["state_type_latest"] != "finish"
+        ]
+        for feature in rng.sample(still_open, changes // 2):  # half of the changes close a ticket
             feature["properties"].update(state="เสร็จสิ้น", state_type_latest="finish",
                                          last_activity="2024-12-31 20:00:00")  # fmt: skip
         for _ in range(changes - changes // 2):  # the other half are new tickets
