@@ -3,8 +3,8 @@
 An incremental run fetches only what may have changed; the tabs it writes
 must still cover every month, so the tickets of earlier runs are read back
 from the sink and merged with the fresh ones. Lists come back losslessly
-from the long tabs (``complaint_types``, ``complaint_orgs``). Everything is
-vectorised: a sync of a big district must not build an object per ticket.
+from the long tabs (``complaint_types``, ``complaint_orgs``). No Complaint
+object is built per stored ticket: the merge works on frames.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from etl.models import Complaint
+from etl.traffy.extract import COLUMNS, TIME_COLUMNS
 
 SYNC_TAB = "_sync"
 """The sync state (cursor) tab; see ``etl.traffy.incremental.SyncState``."""
 TABS_READ = ("complaints", "complaint_types", "complaint_orgs", "kpi_monthly", "rejects", SYNC_TAB)
 
-COLUMNS = tuple(Complaint.model_fields)
-"""The canonical frame's columns (``etl.transform.complaints_frame``)."""
-_TIMES = ("created_at", "last_activity", "inprogress_at", "finished_at")
 _LISTS = ("types", "organizations", "organizations_acting")
 
 
@@ -39,7 +36,7 @@ def complaints_from_tabs(tabs: Mapping[str, pd.DataFrame]) -> pd.DataFrame | Non
     frame["ticket_id"] = ids
     frame["state"] = tab["state"].fillna("")
     frame["count_reopen"] = tab["count_reopen"].fillna(0).astype("int64")
-    for name in _TIMES:
+    for name in TIME_COLUMNS:
         frame[name] = frame[name].astype("datetime64[ns]")
     types = tabs.get("complaint_types")
     orgs = tabs.get("complaint_orgs")
