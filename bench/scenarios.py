@@ -142,6 +142,10 @@ class WindowCachedTraffy(FakeTraffy):
         self._days = [day for day, _ in dated]
         self._order = [index for _, index in dated]
 
+    def add(self, *features: dict[str, Any]) -> None:
+        """Not for this fake: its index of creation dates is built once."""
+        raise NotImplementedError("WindowCachedTraffy serves a fixed set of tickets")
+
     @functools.cache  # noqa: B019  # one server per process, lives as long as it
     def _window(self, start: str, end: str) -> list[dict[str, Any]]:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
