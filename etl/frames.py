@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -39,3 +41,21 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def by_creation(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """Positions ordering ``frame`` by creation time then ticket id, ties kept in order:
+    ``sort_values(["created_at", "ticket_id"], kind="stable")`` without sorting a million
+    ids as text (tickets come nearly ordered by creation; only rows created the same
+    moment are compared by id)."""
+    created = frame["created_at"].to_numpy("datetime64[ns]").astype("int64")
+    rows = np.argsort(created, kind="stable")
+    ordered = created[rows]
+    tickets = frame["ticket_id"].to_numpy(dtype=object)
+    tied = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if tied.size:
+        starts = tied[np.r_[True, tied[1:] != tied[:-1] + 1]]
+        ends = tied[np.r_[tied[1:] != tied[:-1] + 1, True]] + 2
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            rows[start:end] = sorted(rows[start:end].tolist(), key=tickets.__getitem__)
+    return rows

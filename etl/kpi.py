@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from etl.frames import by_creation
 from etl.settings import STATE_GROUPS
 from etl.tabs import NOT_GIVEN, TABS
 from etl.thai import month_th_series
@@ -201,7 +202,7 @@ def open_tickets(complaints: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         {i + 1: label for i, (_, label) in enumerate(AGE_BUCKETS)}
     )
     out["as_of"] = now
-    out = out.iloc[_by_creation(out)].reset_index(drop=True)
+    out = out.iloc[by_creation(out)].reset_index(drop=True)
     return _conform(spec.name, out)
 
 
@@ -226,20 +227,3 @@ def _conform(tab: str, frame: pd.DataFrame) -> pd.DataFrame:
             values = out[column.name].astype(object)
             out[column.name] = values.where(values.notna(), None)
     return out
-
-
-def _by_creation(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.intp]]:
-    """Positions ordering ``frame`` by creation time then ticket id, ties kept in order:
-    ``sort_values(["created_at", "ticket_id"])`` without sorting a million ids as text
-    (tickets come ordered by creation; only rows created the same moment are compared)."""
-    created = frame["created_at"].to_numpy("datetime64[ns]").astype("int64")
-    rows = np.argsort(created, kind="stable")
-    ordered = created[rows]
-    tickets = frame["ticket_id"].to_numpy(dtype=object)
-    tied = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if tied.size:
-        starts = tied[np.r_[True, tied[1:] != tied[:-1] + 1]]
-        ends = tied[np.r_[tied[1:] != tied[:-1] + 1, True]] + 2
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            rows[start:end] = sorted(rows[start:end].tolist(), key=tickets.__getitem__)
-    return rows

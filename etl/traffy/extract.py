@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from etl.errors import TraffyUnreachable
-from etl.frames import gc_paused
+from etl.frames import by_creation, gc_paused
 from etl.models import BANGKOK, Complaint, Reject
 from etl.traffy import feed_search, feed_v1
 from etl.traffy.client import TraffyClient
@@ -465,26 +465,8 @@ def latest_of(frame: pd.DataFrame, info: ExtractInfo) -> pd.DataFrame:
     _, last = np.unique(seen[order][::-1], return_index=True)  # indexed by identity code
     winners = order[len(order) - 1 - last]  # in first-seen order of their identity
     info.duplicates += len(frame) - len(winners)
-    created = frame["created_at"].to_numpy("datetime64[ns]").astype("int64")[winners]
-    by_time = np.argsort(created, kind="stable")  # pages come nearly sorted: cheap
-    rows = winners[by_time]
-    _order_ties_by_id(rows, created[by_time], frame["ticket_id"].to_numpy(dtype=object))
+    rows = winners[by_creation(frame[["created_at", "ticket_id"]].take(winners))]
     return frame.take(rows).reset_index(drop=True)
-
-
-def _order_ties_by_id(
-    rows: np.ndarray[Any, np.dtype[np.intp]],
-    created: np.ndarray[Any, np.dtype[np.int64]],
-    tickets: np.ndarray[Any, np.dtype[np.object_]],
-) -> None:
-    """Within each run of equal creation times, order ``rows`` by ticket id (stable)."""
-    tied = np.flatnonzero(created[1:] == created[:-1])
-    if not tied.size:
-        return
-    starts = tied[np.r_[True, tied[1:] != tied[:-1] + 1]]
-    ends = tied[np.r_[tied[1:] != tied[:-1] + 1, True]] + 2
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        rows[start:end] = sorted(rows[start:end].tolist(), key=tickets.__getitem__)
 
 
 def frame_identities(frame: pd.DataFrame) -> pd.Series:

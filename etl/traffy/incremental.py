@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from etl.frames import by_creation
 from etl.models import BANGKOK
 from etl.traffy.extract import frame_identities, windows
 
@@ -226,7 +227,7 @@ def merge(
         else:
             both = pd.concat([kept, fetched], ignore_index=True)
     both = both[~frame_identities(both).duplicated(keep="last")]
-    return both.sort_values(["created_at", "ticket_id"], kind="stable").reset_index(drop=True)
+    return both.take(by_creation(both)).reset_index(drop=True)
 
 
 def _moment(text: str | None) -> datetime | None:
