@@ -288,14 +288,15 @@ def _trimmed(row: Sequence[Cell]) -> Sequence[Cell]:
 def _keys(
     rows: Sequence[Sequence[Cell]], positions: Sequence[int | None]
 ) -> list[tuple[Any, ...] | None]:
-    """Each row's key (None when a key cell is missing); repeats get an occurrence number."""
+    """Each row's key (None when a key cell is missing); repeats get an occurrence number.
+
+    ``rows`` are cells already (``normalized`` sheet rows, or encoded ones)."""
     seen: dict[tuple[Any, ...], int] = {}
     keys: list[tuple[Any, ...] | None] = []
     for row in rows:
         parts = []
         for p in positions:
-            value = normalize(row[p]) if p is not None and p < len(row) else None
-            parts.append(cell_key(value))
+            parts.append(cell_key(row[p] if p is not None and p < len(row) else None))
         if all(part == ("", None) for part in parts):
             keys.append(None)
             continue
