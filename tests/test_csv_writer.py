@@ -14,7 +14,7 @@ from etl.fakes.synthetic import SyntheticBangkok
 from etl.models import BANGKOK
 from etl.pipeline import build_tabs
 from etl.settings import load_settings
-from etl.sinks.local import CHUNK_ROWS, _iso_cells, _write_rows, to_csv_text
+from etl.sinks.local import _SEPARATOR, _SPECIAL, CHUNK_ROWS, _iso_cells, csv_chunks, to_csv_text
 from etl.tabs import TABS, TabSpec
 from etl.traffy import feed_v1
 from etl.traffy.extract import COLUMNS, TIME_COLUMNS, row_of
@@ -84,9 +84,7 @@ def test_chunks_and_empty_tabs_are_written_whole() -> None:
     assert to_csv_text(TABS["complaint_orgs"], big) == definition(TABS["complaint_orgs"], big)
     empty = TABS["complaints"].empty()
     assert to_csv_text(TABS["complaints"], empty) == definition(TABS["complaints"], empty)
-    buffer = io.StringIO()
-    _write_rows(TABS["complaints"], empty, buffer, header=False)
-    assert buffer.getvalue() == ""
+    assert "".join(csv_chunks(TABS["complaints"], empty, header=False)) == ""
 
 
 def test_iso_text_equals_strftime_over_the_whole_datetime64_range() -> None:
@@ -97,3 +95,27 @@ def test_iso_text_equals_strftime_over_the_whole_datetime64_range() -> None:
         moments.dt.strftime("%Y-%m-%d %H:%M:%S")
     )
     assert _iso_cells(moments.to_numpy(), "date") == list(moments.dt.strftime("%Y-%m-%d"))
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["ฝ่ายโยธา, เขตสวนหลวง", "ฝ่ายรักษาความสะอาด", None, ""] * 50,  # few values, some quoted
+        [f'{i},"{i}"' if i % 3 else str(i) for i in range(200)],  # many values, some quoted
+        [f"plain {i}" for i in range(200)],  # nothing to quote
+        ["a", 1, 2.5, None, "b,c", pd.Timestamp("2024-01-02")] * 10,  # not all text
+        [f"x{_SEPARATOR}y", "p,q", np.nan, "z"] * 30,  # the joining character itself
+    ],
+    ids=["few-distinct", "many-distinct", "plain", "mixed-objects", "separator"],
+)
+def test_text_columns_are_quoted_as_to_csv_quotes_them(texts: list[object]) -> None:
+    spec = TABS["complaints"]
+    frame = pd.concat([edge_tabs()["complaints"]] * len(texts), ignore_index=True)
+    frame = frame.iloc[: len(texts)].copy()
+    frame["description"] = pd.Series(texts, dtype=object)
+    frame["sections"] = pd.Series(texts, dtype=object).astype("str")
+    assert to_csv_text(spec, frame) == definition(spec, frame)
+
+
+def test_the_joining_character_is_never_quoted() -> None:
+    assert _SPECIAL.search(_SEPARATOR) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from etl.models import BANGKOK
 from etl.pipeline import build_tabs
 from etl.settings import load_settings
 from etl.sinks import LocalSink
-from etl.sinks.local import to_csv_text, write_csv
+from etl.sinks.local import to_csv_text
 from etl.tabs import TABS
 from etl.traffy import feed_v1
 from etl.transform import complaints_frame, rejects_tab
@@ -60,12 +61,10 @@ def test_replace_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.csv" for name in tabs())
 
 
-def test_large_tabs_written_on_two_cores_are_byte_identical(tmp_path: Path) -> None:
+def test_files_are_utf8_with_a_bom_and_the_text_of_to_csv_text(tmp_path: Path) -> None:
     written = tabs()
+    LocalSink(tmp_path).write_tabs(written)
     for name in ("complaints", "complaint_orgs"):
-        spec, frame = TABS[name], written[name]
-        path = tmp_path / f"{name}.csv"
-        with path.open("w", encoding="utf-8", newline="") as file:
-            write_csv(spec, frame, file, scratch=tmp_path, parallel_rows=10)
-        assert path.read_text(encoding="utf-8") == to_csv_text(spec, frame)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["complaint_orgs.csv", "complaints.csv"]
+        raw = (tmp_path / f"{name}.csv").read_bytes()
+        assert raw.startswith(codecs.BOM_UTF8)
+        assert raw[3:].decode("utf-8") == to_csv_text(TABS[name], written[name])

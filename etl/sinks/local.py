@@ -8,17 +8,16 @@ to a temporary file and renamed so a crash never leaves half a file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import multiprocessing
 import os
 import re
-import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -116,8 +115,8 @@ class LocalSink:
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
         )
         try:
-            with os.fdopen(handle, "w", encoding=ENCODING, newline="") as file:
-                write_csv(spec, frame, file, scratch=path.parent)
+            with os.fdopen(handle, "wb") as file:
+                write_csv(spec, frame, file)
             os.replace(temporary, path)
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
@@ -138,101 +137,25 @@ def _wall_time(moment: datetime) -> datetime:
 CHUNK_ROWS = 50_000
 """Rows formatted at a time: the CSV text of a whole large tab is never held in memory."""
 
-PARALLEL_ROWS = 200_000
-"""From this many rows a tab's second half is written by a forked process (a second core):
-``to_csv`` is pure Python per cell and the largest cost of loading all of Bangkok.
-It costs memory: the child's reads of the strings it writes change their reference
-counts, so their pages are copied (about 1.1 GB for all of Bangkok, measured)."""
-
 
 def to_csv_text(spec: TabSpec, frame: pd.DataFrame) -> str:
     """The tab as CSV text: ISO dates, empty cells for missing values."""
-    buffer = io.StringIO()
-    _write_rows(spec, frame, buffer, header=True)
-    return buffer.getvalue()
+    return "".join(csv_chunks(spec, frame, header=True))
 
 
-def write_csv(
-    spec: TabSpec,
-    frame: pd.DataFrame,
-    file: TextIO,
-    *,
-    scratch: Path | None = None,
-    parallel_rows: int = PARALLEL_ROWS,
-) -> None:
-    """Write the tab as CSV to ``file``, in chunks; from ``parallel_rows`` rows on two
-    cores, the second half going through a file in ``scratch``."""
-    if len(frame) < parallel_rows or (os.cpu_count() or 1) < 2 or not _can_fork():
-        _write_rows(spec, frame, file, header=True)
-        return
-    middle = len(frame) // 2
-    handle, second = tempfile.mkstemp(dir=scratch, prefix=".", suffix=".part")
-    os.close(handle)
-    try:
-        worker = multiprocessing.get_context("fork").Process(
-            target=_write_part, args=(spec, frame.iloc[middle:], second), daemon=True
-        )
-        worker.start()
-        _write_rows(spec, frame.iloc[:middle], file, header=True)
-        worker.join()
-        if worker.exitcode != 0:
-            raise SinkError(f"Writing the second half of tab {spec.name} failed.")
-        file.flush()
-        _append_utf8(second, file)
-    finally:
-        Path(second).unlink(missing_ok=True)
+def write_csv(spec: TabSpec, frame: pd.DataFrame, file: BinaryIO) -> None:
+    """Write the tab to a binary ``file`` as UTF-8 CSV with a BOM (Excel then shows Thai).
+
+    One core, on purpose: a forked writer took the second half on the other core,
+    but its reads of the strings it wrote copied their pages (1.1 GB for all of
+    Bangkok), which put the process tree over the 3 GB the pipeline may use.
+    """
+    file.write(codecs.BOM_UTF8)
+    for text in csv_chunks(spec, frame, header=True):
+        file.write(text.encode("utf-8"))  # one encode per chunk: no text layer per write
 
 
-def _append_utf8(path: str, file: TextIO) -> None:
-    """Append a UTF-8 file to ``file``: as bytes when ``file`` writes UTF-8 (decoding and
-    encoding 600 MB again cost 5 s), else as text."""
-    binary = getattr(file, "buffer", None)
-    encoding = str(getattr(file, "encoding", "")).lower().replace("_", "-")
-    if binary is not None and encoding in ("utf-8", "utf8", "utf-8-sig"):
-        binary.flush()
-        with open(path, "rb") as part:
-            if not _sent(part, binary):
-                shutil.copyfileobj(part, binary, 16 * 1024 * 1024)
-        binary.flush()
-        return
-    with open(path, encoding="utf-8", newline="") as text:
-        shutil.copyfileobj(text, file, 16 * 1024 * 1024)
-
-
-def _sent(source: BinaryIO, target: BinaryIO) -> bool:
-    """Copy ``source`` to the end of ``target`` in the kernel (``sendfile``); False when
-    that is not possible here (then nothing was copied)."""
-    try:
-        out = target.fileno()
-    except (OSError, ValueError):
-        return False
-    size = os.fstat(source.fileno()).st_size
-    sent = 0
-    try:
-        while sent < size:
-            done = os.sendfile(out, source.fileno(), sent, size - sent)
-            if done == 0:
-                break
-            sent += done
-    except OSError:
-        if sent:
-            raise
-        return False
-    if 0 < sent < size:
-        raise OSError(f"the part file ended early ({sent} of {size} bytes)")
-    return sent == size
-
-
-def _write_part(spec: TabSpec, frame: pd.DataFrame, path: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as file:
-        _write_rows(spec, frame, file, header=False)
-
-
-def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
-def _write_rows(spec: TabSpec, frame: pd.DataFrame, file: TextIO, *, header: bool) -> None:
+def csv_chunks(spec: TabSpec, frame: pd.DataFrame, *, header: bool) -> Iterator[str]:
     """The rows as ``DataFrame.to_csv`` writes them (byte for byte), ``CHUNK_ROWS`` at a time.
 
     ``to_csv`` hands every cell to the ``csv`` module, which copies it character by
@@ -243,11 +166,11 @@ def _write_rows(spec: TabSpec, frame: pd.DataFrame, file: TextIO, *, header: boo
     names = [column.name for column in spec.columns]
     kinds = {column.name: column.kind for column in spec.columns}
     if header:
-        file.write(",".join(_quoted(names)) + "\n")
+        yield ",".join(_quoted(names)) + "\n"
     for start in range(0, len(frame), CHUNK_ROWS):
         chunk = frame.iloc[start : start + CHUNK_ROWS]
-        cells = [_cells(chunk[name], kinds[name]) for name in names]
-        file.write("\n".join(map(",".join, zip(*cells, strict=True))) + "\n")
+        cells = [_cells(chunk[name], kind=kinds[name]) for name in names]
+        yield "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
 
 
 def _cells(values: pd.Series, kind: str) -> list[str]:
@@ -256,7 +179,7 @@ def _cells(values: pd.Series, kind: str) -> list[str]:
     empty for missing values, dates as ISO text, quoted where the ``csv`` writer quotes."""
     dtype = values.dtype
     if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
-        return _quoted(values.to_numpy(dtype=object).tolist())  # also blanks missing cells
+        return _text_cells(values)
     missing = values.isna().to_numpy()
     plain = _PLAIN_SAFE  # dates and numbers hold no character the writer quotes
     if kind in ("date", "datetime") and dtype.kind == "M" and values.dt.tz is None:
@@ -276,6 +199,39 @@ def _cells(values: pd.Series, kind: str) -> list[str]:
     for index in np.flatnonzero(missing).tolist():
         cells[index] = ""
     return cells if plain else _quoted(cells)
+
+
+def _text_cells(values: pd.Series) -> list[str]:
+    """A text column's cells: as they are when none holds a character the writer quotes
+    (one search over the joined column finds out), quoted per distinct value when few
+    values repeat (sections, types), else cell by cell."""
+    objects = values.to_numpy(dtype=object)
+    cells = objects.tolist()
+    try:
+        joined = _SEPARATOR.join(cells)
+    except TypeError:  # missing values (blanked here) or values that are not text
+        missing = pd.isna(objects)
+        blanked = objects.copy()
+        blanked[missing] = ""
+        cells = blanked.tolist()
+        try:
+            joined = _SEPARATOR.join(cells)
+        except TypeError:  # not text: the writer's str or repr, cell by cell
+            return _quoted(objects.tolist())
+    if not _needs_quotes(joined):
+        return cells
+    codes, distinct = pd.factorize(np.asarray(cells, dtype=object))
+    if 4 * len(distinct) > len(cells):
+        return _quoted(cells)
+    quoted = np.asarray(_quoted(distinct.tolist()), dtype=object)
+    texts: list[str] = quoted[codes].tolist()
+    return texts
+
+
+def _needs_quotes(text: str) -> bool:
+    if _QUOTE_CHARS == ',"\n':  # the csv module of Python 3.11: three ``in`` beat a regex
+        return "," in text or '"' in text or "\n" in text
+    return _SPECIAL.search(text) is not None
 
 
 def _iso_cells(moments: np.ndarray[Any, Any], kind: str) -> list[Any]:
@@ -321,7 +277,7 @@ def _civil(days: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
 def _quoted(cells: list[Any]) -> list[str]:
     """Cells as the ``csv`` writer renders them (``QUOTE_MINIMAL``, doubled quotes; floats
     by ``repr``, other values by ``str``), missing values (None, NaN, NA) as empty."""
-    if _QUOTE_CHARS == ',"\n':  # the csv module of Python 3.11: three ``in`` beat a regex
+    if _QUOTE_CHARS == ',"\n':  # see _needs_quotes
         return [
             ('"' + cell.replace('"', '""') + '"' if "," in cell or '"' in cell or "\n" in cell
              else cell)
@@ -355,6 +311,9 @@ def _csv_quotes(char: str) -> bool:
 _QUOTE_CHARS = "".join(c for c in ",\"\n\r\t\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028 '" if _csv_quotes(c))
 _SPECIAL = re.compile("[" + re.escape(_QUOTE_CHARS) + "]")
 """Characters that make the ``csv`` writer quote a field (``\\r`` only from Python 3.12)."""
+
+_SEPARATOR = "\x1f"
+"""Joins a column's cells for one search: a character the writer never quotes for."""
 
 _PLAIN_SAFE = not _SPECIAL.search("0123456789-+:. eEnaifNTrueFls")
 """Whether number and date cells never need quotes (true unless ``csv`` changes a lot)."""
