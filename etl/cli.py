@@ -356,27 +356,32 @@ def looker_url(
     ] = None,
     gid: Annotated[
         list[str] | None,
-        typer.Option("--gid", help="TAB=GID for each tab the template reads (repeat)."),
+        typer.Option(
+            "--gid",
+            help="TAB=GID: use this gid for the tab instead of reading it from the "
+            "spreadsheet (repeat; give every report tab to work without a credential).",
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the copied report.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Print a Looker Studio Linking API URL copying the template onto the spreadsheet."""
+    """Print a Looker Studio Linking API URL copying the template onto the spreadsheet.
+
+    The tabs' gids are read from the spreadsheet (credentials as for etl sync);
+    --gid overrides one.
+    """
     ui = _Ui.start(False, False, LogFormat.text)
     with ui.one_line_errors():
-        settings = _settings(config)
-        spreadsheet = spreadsheet_id or settings.spreadsheet_id
-        if not spreadsheet:
+        settings = _settings(config, spreadsheet_id=spreadsheet_id)
+        if not settings.spreadsheet_id:
             raise ConfigError("Give --spreadsheet-id ID (the id in the spreadsheet's URL).")
-        if not gid:
-            raise ConfigError(
-                "Give --gid TAB=GID for each tab the template reads "
-                f"({', '.join(looker.REPORT_TABS)}); the gid is the number after #gid= "
-                "in the tab's URL."
-            )
         try:
+            given = looker.parse_gids(gid or [])
             url = looker.linking_url(
-                template, spreadsheet, looker.parse_gids(gid), report_name=name
+                template,
+                settings.spreadsheet_id,
+                looker.report_worksheet_ids(settings, given),
+                report_name=name,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None

@@ -193,6 +193,16 @@ class SheetsSink:
 
     # -- reading -----------------------------------------------------------
 
+    def sheet_ids(self, tabs: Sequence[str]) -> dict[str, int]:
+        """The sheet id (the ``#gid=`` of its URL) of each of ``tabs`` the spreadsheet has.
+
+        Looked up by the tab's configured name, keyed by tab id; a tab not
+        created yet is left out. Looker Studio data sources are bound to these
+        ids, so a renamed tab keeps its data source.
+        """
+        sheets = self._metadata()
+        return {tab: sheets[self.names[tab]].sheet_id for tab in tabs if self.names[tab] in sheets}
+
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         """Tabs by id as typed frames; ``actions`` includes the staff columns."""
         sheets, contents = self._snapshot()
