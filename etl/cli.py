@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -208,10 +208,10 @@ def init(
                 "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID."
             )
         changes = SheetsSink.from_settings(settings).init()
-    if not quiet:
-        typer.echo(
-            "\n".join(changes) if changes else "The spreadsheet is ready; nothing to change."
-        )
+    ui.result(
+        "\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.",
+        {"spreadsheet_id": settings.spreadsheet_id, "changes": changes},
+    )
 
 
 @app.command()
@@ -269,12 +269,10 @@ def doctor(
             lambda: _settings(config, traffy_url=traffy_url, out=out, spreadsheet_id=spreadsheet_id)
         )
     failed = [c.name for c in results if c.failed]
-    if log_format is LogFormat.json:
-        typer.echo(
-            json.dumps({"ok": not failed, "checks": checks.as_dicts(results)}, ensure_ascii=False)
-        )
-    elif not quiet:
-        typer.echo("\n".join(checks.report_lines(results)))
+    ui.result(
+        "\n".join(checks.report_lines(results)),
+        {"ok": not failed, "checks": checks.as_dicts(results)},
+    )
     if failed:
         ui.error(
             f"error: {len(failed)} of {len(results)} checks failed ({', '.join(failed)}); "
@@ -336,11 +334,11 @@ def report_command(
         info = html_report.write_report(
             pipeline.make_sink(settings), html, oldest=settings.report_oldest_tickets
         )
-    if not quiet:
-        typer.echo(
-            f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
-            f"{info.size_bytes / 1e6:.1f} MB"
-        )
+    ui.result(
+        f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
+        f"{info.size_bytes / 1e6:.1f} MB",
+        asdict(info),
+    )
 
 
 @app.command("looker-url")
@@ -356,27 +354,32 @@ def looker_url(
     ] = None,
     gid: Annotated[
         list[str] | None,
-        typer.Option("--gid", help="TAB=GID for each tab the template reads (repeat)."),
+        typer.Option(
+            "--gid",
+            help="TAB=GID: use this gid for the tab instead of reading it from the "
+            "spreadsheet (repeat; give every report tab to work without a credential).",
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the copied report.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Print a Looker Studio Linking API URL copying the template onto the spreadsheet."""
+    """Print a Looker Studio Linking API URL copying the template onto the spreadsheet.
+
+    The tabs' gids are read from the spreadsheet (credentials as for etl sync);
+    --gid overrides one.
+    """
     ui = _Ui.start(False, False, LogFormat.text)
     with ui.one_line_errors():
-        settings = _settings(config)
-        spreadsheet = spreadsheet_id or settings.spreadsheet_id
-        if not spreadsheet:
+        settings = _settings(config, spreadsheet_id=spreadsheet_id)
+        if not settings.spreadsheet_id:
             raise ConfigError("Give --spreadsheet-id ID (the id in the spreadsheet's URL).")
-        if not gid:
-            raise ConfigError(
-                "Give --gid TAB=GID for each tab the template reads "
-                f"({', '.join(looker.REPORT_TABS)}); the gid is the number after #gid= "
-                "in the tab's URL."
-            )
         try:
+            given = looker.parse_gids(gid or [])
             url = looker.linking_url(
-                template, spreadsheet, looker.parse_gids(gid), report_name=name
+                template,
+                settings.spreadsheet_id,
+                looker.report_worksheet_ids(settings, given),
+                report_name=name,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -476,11 +479,7 @@ class _Ui:
     def finish(self, result: pipeline.SyncResult, settings: Settings) -> None:
         """Print the summary on stdout; exit 3 when too many records were invalid."""
         partial = result.rejected_share > settings.warn_invalid_share
-        if self.log_format is LogFormat.json:
-            summary = result.to_dict() | {"partial": partial}
-            typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
-        elif self.verbosity is not Verbosity.quiet:
-            typer.echo("\n".join(summary_lines(result)))
+        self.result("\n".join(summary_lines(result)), result.to_dict() | {"partial": partial})
         if partial:
             self.error(
                 f"warning: {result.extract.rejected} records invalid "
@@ -490,6 +489,14 @@ class _Ui:
                 ExitCode.PARTIAL,
             )
             raise typer.Exit(ExitCode.PARTIAL)
+
+    def result(self, text: str, data: Mapping[str, object]) -> None:
+        """The command's result on stdout: ``text`` for a person (not with ``--quiet``),
+        or ``data`` as one JSON object with ``--log-format json``, for machines."""
+        if self.log_format is LogFormat.json:
+            typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+        elif self.verbosity is not Verbosity.quiet:
+            typer.echo(text)
 
     def error(self, message: str, code: int) -> None:
         """One line on stderr: plain text, or a JSON object with ``--log-format json``."""

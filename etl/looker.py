@@ -11,13 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from importlib import metadata
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import pandas as pd
 
 from etl import schemas
+from etl.errors import SheetsAuthError, SheetsError
 from etl.tabs import SCHEMA_VERSION, TABS
 from etl.transform import bangkok_wall_time
+
+if TYPE_CHECKING:
+    from etl.settings import Settings
 
 LINKING_API = "https://lookerstudio.google.com/reporting/create"
 
@@ -138,6 +143,40 @@ def parse_gids(pairs: Iterable[str]) -> dict[str, int]:
             )
         gids[tab.strip()] = int(gid)
     return gids
+
+
+def report_worksheet_ids(settings: Settings, given: Mapping[str, int]) -> dict[str, int]:
+    """The gid of every tab the template reads: ``given`` (``--gid``) wins, the rest are
+    read from the configured spreadsheet.
+
+    Reading needs the spreadsheet id and a credential, as ``etl sync`` does; when
+    every report tab is given no request is made, so ``--gid`` alone works
+    without a credential.
+    """
+    wanted = [tab for tab in REPORT_TABS if tab not in given]
+    found: dict[str, int] = {}
+    if wanted:
+        from etl.sinks.sheets import SheetsSink  # gspread only when a lookup is needed
+
+        try:
+            sink = SheetsSink.from_settings(settings)
+        except SheetsAuthError as error:
+            raise SheetsAuthError(
+                f"{error} Or give --gid TAB=GID for {', '.join(wanted)}."
+            ) from None
+        found = sink.sheet_ids(wanted)
+    missing = [tab for tab in wanted if tab not in found]
+    if missing:
+        names = ", ".join(
+            tab if settings.tab_name(tab) == tab else f"{tab} (named {settings.tab_name(tab)!r})"
+            for tab in missing
+        )
+        raise SheetsError(
+            f"Spreadsheet {settings.spreadsheet_id} lacks the report tab(s) {names}: "
+            "run `etl init` or `etl sync` first, or give --gid TAB=GID."
+        )
+    ids = {tab: given[tab] if tab in given else found[tab] for tab in REPORT_TABS}
+    return ids | {tab: gid for tab, gid in given.items() if tab not in ids}
 
 
 def _version() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -85,6 +86,25 @@ def test_init_is_idempotent(sheets: FakeSheetsServer) -> None:
     again = runner.invoke(app, ["init", "--spreadsheet-id", sid])
     assert again.exit_code == 0
     assert "nothing to change" in again.output
+
+
+def test_init_in_json_for_machines(sheets: FakeSheetsServer) -> None:
+    sid = sheets.create_spreadsheet()
+    args = ["init", "--spreadsheet-id", sid, "--log-format", "json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    done = json.loads(first.stdout)  # one JSON object, not the lines
+    assert done["spreadsheet_id"] == sid
+    assert "created tab kpi_monthly" in done["changes"]
+    again = runner.invoke(app, args)
+    assert json.loads(again.stdout) == {"spreadsheet_id": sid, "changes": []}
+    for line in first.stderr.splitlines() + again.stderr.splitlines():
+        assert json.loads(line)["level"]
+
+    failed = runner.invoke(app, ["init", "--log-format", "json"])
+    assert failed.exit_code == 2
+    assert failed.stdout == ""
+    assert "--spreadsheet-id" in json.loads(failed.stderr)["message"]
 
 
 def test_init_without_spreadsheet_is_a_usage_error() -> None:

@@ -170,6 +170,19 @@ def test_faults_counters_and_retry_after(
     assert server.stats.by_kind["values.update"] == 4
 
 
+def test_a_lost_response_fault_does_the_work(
+    client: gspread.Client, server: FakeSheetsServer, sid: str
+) -> None:
+    ws = client.open_by_key(sid).sheet1
+    server.fail_next(status=503, kind="write", applied=True)
+    with pytest.raises(gspread.exceptions.APIError) as err:
+        ws.append_rows([["x", 1]], value_input_option="RAW")
+    assert err.value.code == 503
+    assert server.tab_values(sid, "Sheet1") == [["x", 1]]  # done all the same
+    ws.append_rows([["x", 1]], value_input_option="RAW")  # a client's retry appends again
+    assert server.tab_values(sid, "Sheet1") == [["x", 1], ["x", 1]]
+
+
 def test_payload_limit_and_unknown_spreadsheet(
     client: gspread.Client, server: FakeSheetsServer, sid: str
 ) -> None:

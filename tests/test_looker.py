@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 
 from etl import schemas
 from etl.cli import app
-from etl.looker import dictionary_tab, linking_url, meta_tab, parse_gids
+from etl.errors import ExitCode
+from etl.fakes.sheets import FakeSheetsServer
+from etl.looker import REPORT_TABS, dictionary_tab, linking_url, meta_tab, parse_gids
 from etl.models import BANGKOK
 from etl.tabs import SCHEMA_VERSION, TABS
 
@@ -121,22 +124,23 @@ def test_gids_are_parsed_and_bad_ones_named() -> None:
 
 
 def test_looker_url_command_prints_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every report tab given: no credential and no request to Google needed.
     monkeypatch.setenv("ETL_SPREADSHEET_ID", "FROM_CONFIG")
+    gids = [f"{tab}={i}" for i, tab in enumerate(REPORT_TABS)]
     result = CliRunner().invoke(
-        app, ["looker-url", "--template", "tmpl-1", "--gid", "kpi_monthly=0", "--gid", "meta=42"]
+        app, ["looker-url", "--template", "tmpl-1", *[f"--gid={g}" for g in gids]]
     )
     assert result.exit_code == 0, result.output
     params = dict(parse_qsl(urlsplit(result.output.strip()).query))
     assert params["c.reportId"] == "tmpl-1"
     assert params["ds.kpi_monthly.spreadsheetId"] == "FROM_CONFIG"
-    assert params["ds.meta.worksheetId"] == "42"
+    assert params["ds.meta.worksheetId"] == str(REPORT_TABS.index("meta"))
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--gid", "meta=1"], "--spreadsheet-id"),
-        (["--spreadsheet-id", "S"], "--gid TAB=GID"),
         (["--spreadsheet-id", "S", "--gid", "meta"], "TAB=GID"),
     ],
 )
@@ -144,6 +148,68 @@ def test_looker_url_command_names_what_is_missing(args: list[str], message: str)
     result = CliRunner().invoke(app, ["looker-url", "--template", "t", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.fixture
+def sheets(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheetsServer]:
+    with FakeSheetsServer() as server:
+        monkeypatch.setenv("ETL_SHEETS_API_URL", server.url)  # loopback: anonymous access
+        yield server
+
+
+def looker_url(*args: str) -> tuple[int, str, dict[str, str]]:
+    result = CliRunner().invoke(app, ["looker-url", "--template", "tmpl-1", *args])
+    params = dict(parse_qsl(urlsplit(result.stdout.strip()).query)) if not result.exit_code else {}
+    return result.exit_code, result.output, params
+
+
+def test_looker_url_reads_the_gids_of_renamed_tabs(
+    sheets: FakeSheetsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_TABS__KPI_MONTHLY", "KPI รายเดือน")
+    titles = ["KPI รายเดือน" if tab == "kpi_monthly" else tab for tab in REPORT_TABS]
+    sid = sheets.create_spreadsheet(tabs=["Sheet1", *titles])
+    gid_of = {tab: sheets.tab_properties(sid, title)["sheetId"] for tab, title in zip(
+        REPORT_TABS, titles, strict=True)}  # fmt: skip
+    assert len(set(gid_of.values())) == len(REPORT_TABS)
+
+    code, output, params = looker_url("--spreadsheet-id", sid)
+    assert code == 0, output
+    for tab in REPORT_TABS:
+        assert params[f"ds.{tab}.worksheetId"] == str(gid_of[tab]), tab
+        assert params[f"ds.{tab}.spreadsheetId"] == sid
+
+    code, output, params = looker_url("--spreadsheet-id", sid, "--gid", "meta=7")
+    assert code == 0, output
+    assert params["ds.meta.worksheetId"] == "7"  # the override wins
+    assert params["ds.complaints.worksheetId"] == str(gid_of["complaints"])
+
+
+def test_looker_url_names_the_tabs_not_created_yet(
+    sheets: FakeSheetsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_TABS__KPI_SNAPSHOTS", "สแนปช็อต")
+    sid = sheets.create_spreadsheet(tabs=["kpi_monthly", "complaints", "meta"])
+    code, output, _ = looker_url("--spreadsheet-id", sid, "--gid", "open_tickets=5")
+    assert code == ExitCode.FAILED
+    (line,) = output.strip().splitlines()
+    assert line == (
+        f"error: Spreadsheet {sid} lacks the report tab(s) kpi_monthly_by_org, "
+        "kpi_monthly_by_type, kpi_monthly_by_subdistrict, kpi_snapshots (named 'สแนปช็อต'): "
+        "run `etl init` or `etl sync` first, or give --gid TAB=GID."
+    )
+
+
+def test_looker_url_without_a_credential_points_to_gid(
+    sheets: FakeSheetsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_GOOGLE_SERVICE_ACCOUNT_JSON", "not a key")
+    sid = sheets.create_spreadsheet(tabs=REPORT_TABS)
+    code, output, _ = looker_url("--spreadsheet-id", sid, "--gid", "meta=1")
+    assert code == ExitCode.USAGE
+    assert "Or give --gid TAB=GID for kpi_monthly, " in output
+    assert "meta" not in output.split("--gid TAB=GID for")[1]
+    assert sheets.stats.requests == 0
 
 
 def _same(ours: object, theirs: object) -> bool:

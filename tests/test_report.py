@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -97,6 +98,26 @@ def test_report_without_a_sync_says_what_to_do(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "run `etl sync` first" in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_in_json_for_machines(out: Path, tmp_path: Path) -> None:
+    target = tmp_path / "r.html"
+    args = ["report", "--html", str(target), "--out", str(out), "--log-format", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)  # one JSON object, not the sentence
+    assert (info["path"], info["months"], info["open_tickets"]) == (str(target), 2, 20)
+    assert info["size_bytes"] == target.stat().st_size
+    for line in result.stderr.splitlines():
+        assert json.loads(line)["level"]
+
+    empty = ["report", "--html", str(target), "--out", str(tmp_path / "none"), "--log-format=json"]
+    failed = runner.invoke(app, empty)
+    assert failed.exit_code == 1
+    assert failed.stdout == ""
+    error = json.loads(failed.stderr)
+    assert (error["level"], error["exit_code"]) == ("error", 1)
+    assert "run `etl sync` first" in error["message"]
 
 
 def test_report_reads_any_sink_and_works_without_optional_tabs(out: Path) -> None:

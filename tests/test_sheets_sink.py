@@ -399,7 +399,7 @@ def test_dry_run_plans_without_writing(server: FakeSheetsServer, sid: str) -> No
     assert "state" in sink.last_plan.summary()
 
 
-def test_record_run_appends_to_runs_tab(server: FakeSheetsServer, sid: str) -> None:
+def test_record_run_writes_the_row_after_the_last(server: FakeSheetsServer, sid: str) -> None:
     sink = make_sink(server, sid)
     start = datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
     info = sink.write_tabs({"complaints": complaints(4)})
@@ -407,12 +407,56 @@ def test_record_run_appends_to_runs_tab(server: FakeSheetsServer, sid: str) -> N
     sink.record_run(
         RunRecord("run-1", start, start + timedelta(minutes=2), tickets_fetched=4, load=info)
     )
-    assert server.stats.requests == 1
+    assert server.stats.requests == 3  # metadata, _runs, the row
+    assert server.stats.by_kind["values.append"] == 0
     rows = server.tab_values(sid, "_runs")
     assert rows[1][0] == "run-1"
     assert rows[1][3] == "ok"
     assert rows[1][6] == 8
     assert "complaints: +4" in str(rows[1][9])
+
+
+def failed_run(run_id: str) -> RunRecord:
+    start = datetime(2026, 1, 2, 1, 0, tzinfo=UTC)
+    return RunRecord(
+        run_id, start, start + timedelta(seconds=30), "TraffyUnreachable", message="timed out"
+    )
+
+
+def test_a_failed_run_retried_after_a_lost_response_is_logged_once(
+    server: FakeSheetsServer, sid: str
+) -> None:
+    sink = make_sink(server, sid)
+    start = datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
+    sink.write_tabs({"complaints": complaints(2)}, run=RunRecord("run-ok", start, start))
+    server.fail_write(1, status=503, applied=True)  # Google wrote the row; we heard 503
+    sink.record_run(failed_run("run-failed"))
+    assert server.stats.faults == 1  # the write was retried
+    runs = server.tab_values(sid, "_runs")
+    assert [row[0] for row in runs[1:]] == ["run-ok", "run-failed"]
+    assert runs[2][3:4] + runs[2][11:] == ["TraffyUnreachable", "timed out"]
+
+
+def test_failed_runs_grow_a_full_runs_tab(server: FakeSheetsServer, sid: str) -> None:
+    sink = make_sink(server, sid)
+    sink.init()
+    rows = server.tab_properties(sid, "_runs")["gridProperties"]["rowCount"]
+    server.delete_rows(sid, "_runs", 2, rows)  # room for one row below the header
+    for run_id in ("run-a", "run-b"):
+        sink.record_run(failed_run(run_id))
+    runs = server.tab_values(sid, "_runs")
+    assert [row[0] for row in runs[1:]] == ["run-a", "run-b"]
+    assert server.tab_properties(sid, "_runs")["gridProperties"]["rowCount"] > 3
+
+
+def test_a_failed_run_on_a_new_spreadsheet_creates_the_tabs(
+    server: FakeSheetsServer, sid: str
+) -> None:
+    make_sink(server, sid).record_run(failed_run("run-1"))
+    runs = server.tab_values(sid, "_runs")
+    assert runs[0][0] == "run_id"
+    assert [row[0] for row in runs[1:]] == ["run-1"]
+    assert "complaints" in server.tab_titles(sid)
 
 
 def test_auth_error_names_the_service_account(

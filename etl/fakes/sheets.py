@@ -7,8 +7,9 @@ at this server (through `etl.sinks.google_session.SheetsSession`). It owns:
   frozen rows), cell values, number formats and protected ranges;
 - the limits that shape the sink: 10 M cells per spreadsheet, 50,000
   characters per cell, a request payload limit, grid bounds, A1 ranges;
-- faults on demand (HTTP 429/5xx, optionally with Retry-After) and request,
-  cell and payload counters;
+- faults on demand (HTTP 429/5xx, optionally with Retry-After, optionally
+  after the request took effect: a lost response) and request, cell and
+  payload counters;
 - a ``POST /token`` OAuth endpoint, so service-account credentials whose
   ``token_uri`` points here work offline.
 
@@ -207,6 +208,7 @@ class _Fault:
     remaining: int | None
     retry_after: float | None
     message: str
+    applied: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -575,12 +577,13 @@ class FakeSheetsServer:
         *,
         kind: str = "any",
         message: str | None = None,
+        applied: bool = False,
     ) -> None:
         """Answer the next `count` requests of `kind` (any, read, write) with an error.
 
         `count=None` fails every such request until `clear_faults()`.
         """
-        self.fail_write(1, status, count, retry_after, kind=kind, message=message)
+        self.fail_write(1, status, count, retry_after, kind=kind, message=message, applied=applied)
 
     def fail_write(
         self,
@@ -591,8 +594,14 @@ class FakeSheetsServer:
         *,
         kind: str = "write",
         message: str | None = None,
+        applied: bool = False,
     ) -> None:
-        """Let `nth - 1` requests of `kind` pass, then fail `count` of them."""
+        """Let `nth - 1` requests of `kind` pass, then fail `count` of them.
+
+        `applied=True`: each failed request takes effect first, as when Google
+        did the work and the response was lost; a client that retries it does
+        the work twice unless the request is idempotent.
+        """
         if kind not in ("any", "read", "write"):
             raise ValueError(f"kind must be any, read or write, not {kind!r}")
         with self._lock:
@@ -604,6 +613,7 @@ class FakeSheetsServer:
                     count,
                     retry_after,
                     message or f"Injected fault ({status})",
+                    applied,
                 )
             )
 
@@ -648,12 +658,13 @@ class FakeSheetsServer:
                 return e.code, _error_body(e.code, e.message), {}
             st.by_kind[kind] += 1
             fault = self._take_fault(is_read)
+            headers: dict[str, str] = {}
             if fault is not None:
                 st.faults += 1
-                headers = {}
                 if fault.retry_after is not None:
                     headers["Retry-After"] = f"{fault.retry_after:g}"
-                return fault.status, _error_body(fault.status, fault.message), headers
+                if not fault.applied:
+                    return fault.status, _error_body(fault.status, fault.message), headers
             try:
                 if len(body) > self.max_payload_bytes:
                     raise FakeApiError(
@@ -668,6 +679,8 @@ class FakeSheetsServer:
                 result = self._dispatch(kind, book, rng, query, payload)
             except FakeApiError as e:
                 return e.code, _error_body(e.code, e.message), {}
+            if fault is not None:  # done, but the client hears of a failure
+                return fault.status, _error_body(fault.status, fault.message), headers
             return 200, result, {}
 
     def _take_fault(self, is_read: bool) -> _Fault | None:

@@ -193,6 +193,16 @@ class SheetsSink:
 
     # -- reading -----------------------------------------------------------
 
+    def sheet_ids(self, tabs: Sequence[str]) -> dict[str, int]:
+        """The sheet id (the ``#gid=`` of its URL) of each of ``tabs`` the spreadsheet has.
+
+        Looked up by the tab's configured name, keyed by tab id; a tab not
+        created yet is left out. Looker Studio data sources are bound to these
+        ids, so a renamed tab keeps its data source.
+        """
+        sheets = self._metadata()
+        return {tab: sheets[self.names[tab]].sheet_id for tab in tabs if self.names[tab] in sheets}
+
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         """Tabs by id as typed frames; ``actions`` includes the staff columns."""
         sheets, contents = self._snapshot()
@@ -238,8 +248,9 @@ class SheetsSink:
         # The log row goes out with the last request, so it counts the calls so far
         # plus those planned (a retry of that last request is not in it).
         calls = (1 if plan.structure else 0) + max(len(chunks), 1 if run else 0)
-        planned = plan.load_info(self.api_calls - before + calls)
-        log_range = [self._run_range(run, planned, max(runs_row, 2))] if run else []
+        if run:
+            run.load = plan.load_info(self.api_calls - before + calls)
+        log_range = [self._run_range(run, max(runs_row, 2))] if run else []
         if plan.structure:
             self._call(
                 "change the tabs' structure",
@@ -281,12 +292,15 @@ class SheetsSink:
             log.warning("%d cell(s) over 50,000 characters were truncated", plan.truncated_cells)
         return plan.load_info(self.api_calls - before)
 
-    def _run_range(self, run: RunRecord, info: LoadInfo, row: int) -> dict[str, Any]:
-        """The run's ``_runs`` row as a value range at ``row`` (1-based)."""
-        run.load = info
+    def _run_range(self, run: RunRecord, row: int) -> dict[str, Any]:
+        """The run's ``_runs`` row as a value range at ``row`` (1-based).
+
+        An explicit position, never an append: a request retried after its
+        response was lost rewrites the same cells instead of adding a row.
+        """
         values = [wire(v) for v in _run_cells(run)]
         return {
-            "range": f"{_quote(RUNS_TAB)}!A{row}:{_column(len(values))}{row}",
+            "range": f"{_quote(RUNS_TAB)}!A{row}:{_column(len(values) - 1)}{row}",
             "values": [values],
         }
 
@@ -539,25 +553,34 @@ class SheetsSink:
     # -- runs ------------------------------------------------------------------
 
     def record_run(self, run: RunRecord) -> None:
-        """Append one row to ``_runs`` for a run that wrote nothing (a failed one)."""
+        """Log a run that wrote nothing (a failed one) in the row after ``_runs``' last.
+
+        Written at that row as `write_tabs` logs a run, so a retried request
+        leaves one row. A missing ``_runs`` tab is created by `init`; a full one
+        grows first, as a sync grows it (to an absolute size: retries are harmless).
+        """
         self._cache = None
-        row = _run_cells(run)
-        body = {"values": [[wire(v) for v in row]]}
-        params: dict[str, Any] = {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}
-        try:
-            self.http.values_append(self.spreadsheet_id, f"{_quote(RUNS_TAB)}!A1", params, body)
-        except APIError as error:
-            if error.code != 400 or "Unable to parse range" not in str(error.error.get("message")):
-                raise self._error(error, "record the run") from None
+        sheets = self._metadata()
+        if RUNS_TAB not in sheets:
             self.init()
+            sheets = self._metadata()
+        row = max(len(self._read([RUNS_TAB]).get(RUNS_TAB, [])) + 1, 2)
+        structure, _new_tabs, _cells = self._grow(
+            sheets, {RUNS_TAB: (row, len(RUNS.columns), RUNS)}
+        )
+        if structure:
             self._call(
-                "record the run",
-                self.http.values_append,
+                "make room in _runs",
+                self.http.batch_update,
                 self.spreadsheet_id,
-                f"{_quote(RUNS_TAB)}!A1",
-                params,
-                body,
+                {"requests": structure},
             )
+        self._call(
+            "record the run",
+            self.http.values_batch_update,
+            self.spreadsheet_id,
+            {"valueInputOption": "RAW", "data": [self._run_range(run, row)]},
+        )
 
     # -- API calls ---------------------------------------------------------------
 
