@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -146,13 +147,22 @@ def to_csv_text(spec: TabSpec, frame: pd.DataFrame) -> str:
 def write_csv(spec: TabSpec, frame: pd.DataFrame, file: BinaryIO) -> None:
     """Write the tab to a binary ``file`` as UTF-8 CSV with a BOM (Excel then shows Thai).
 
-    One core, on purpose: a forked writer took the second half on the other core,
+    One core for the text, on purpose: a forked writer took the second half on the other core,
     but its reads of the strings it wrote copied their pages (1.1 GB for all of
     Bangkok), which put the process tree over the 3 GB the pipeline may use.
     """
     file.write(codecs.BOM_UTF8)
-    for text in csv_chunks(spec, frame, header=True):
-        file.write(text.encode("utf-8"))  # one encode per chunk: no text layer per write
+    # The operating system's writes release the GIL: a thread does them while the next
+    # chunk is formatted. One chunk in flight at most, so memory stays flat.
+    with ThreadPoolExecutor(1, thread_name_prefix="csv-write") as writer:
+        pending: Future[int] | None = None
+        for text in csv_chunks(spec, frame, header=True):
+            data = text.encode("utf-8")
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(file.write, data)
+        if pending is not None:
+            pending.result()
 
 
 def csv_chunks(spec: TabSpec, frame: pd.DataFrame, *, header: bool) -> Iterator[str]:
