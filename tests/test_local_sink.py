@@ -12,7 +12,8 @@ import pandas as pd
 from etl.models import BANGKOK
 from etl.pipeline import build_tabs
 from etl.settings import load_settings
-from etl.sinks import LocalSink
+from etl.sinks import LocalSink, MemorySink
+from etl.sinks.base import TabWrite
 from etl.sinks.local import to_csv_text
 from etl.tabs import TABS
 from etl.traffy import feed_v1
@@ -68,3 +69,30 @@ def test_files_are_utf8_with_a_bom_and_the_text_of_to_csv_text(tmp_path: Path) -
         raw = (tmp_path / f"{name}.csv").read_bytes()
         assert raw.startswith(codecs.BOM_UTF8)
         assert raw[3:].decode("utf-8") == to_csv_text(TABS[name], written[name])
+
+
+def test_counts_of_a_second_write_equal_the_typed_diff(tmp_path: Path) -> None:
+    """The sink counts changes on the CSV texts of the rows; the memory sink on typed
+    values. Both must agree: updated, inserted, deleted rows, two-column keys, and a
+    key written twice (the last row counts)."""
+    first = tabs()
+    sink, memory = LocalSink(tmp_path), MemorySink()
+    sink.write_tabs(first)
+    memory.write_tabs(first)
+    second = {name: frame.copy() for name, frame in first.items()}
+    complaints = second["complaints"]
+    complaints.loc[0, "description"] = 'edited, with "quotes"\nand a line'
+    complaints.loc[1, "finished_at"] = pd.Timestamp("2023-05-31 17:00:01")
+    second["complaints"] = pd.concat(
+        [complaints.iloc[1:], complaints.iloc[[1]].assign(ticket_id="2023-NEWONE")],
+        ignore_index=True,
+    )  # row 0 deleted, row 1 updated, one inserted
+    orgs = second["complaint_orgs"]
+    second["complaint_orgs"] = pd.concat([orgs, orgs.iloc[[0]]], ignore_index=True)
+    second["complaint_orgs"].loc[len(orgs), "acting"] = not bool(orgs.iloc[0]["acting"])
+    expected = memory.write_tabs(second).tabs
+    counted = sink.write_tabs(second).tabs
+    assert counted == expected
+    assert counted["complaints"] == TabWrite(1, 1, 1, 2 * len(TABS["complaints"].columns))
+    assert counted["complaint_orgs"].updated == 1
+    assert sum(t.inserted + t.updated + t.deleted for t in counted.values()) > 3

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 from etl.sinks.base import TabWrite
@@ -14,24 +17,46 @@ def typed_frame(spec: TabSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """Coerce a frame of text cells (CSV, Sheets) to the tab's column kinds.
 
     Columns the tab does not know are dropped; missing ones come back empty,
-    so a tab written by an older version still reads.
+    so a tab written by an older version still reads. Built as one frame from
+    numpy columns: a sync reads every tab back, most of them a few rows wide.
     """
-    out = pd.DataFrame(index=frame.index)
+    columns: dict[str, Any] = {}
     for column in spec.columns:
-        raw = frame[column.name] if column.name in frame else pd.Series(pd.NA, index=frame.index)
-        text = raw.astype("string")
-        text = text.mask(text == "")
-        if column.kind == "text":
-            out[column.name] = text.astype(object).where(text.notna(), None)
-        elif column.kind == "int":
-            out[column.name] = pd.to_numeric(text).astype("Int64")
-        elif column.kind == "float":
-            out[column.name] = pd.to_numeric(text).astype("float64")
-        elif column.kind == "bool":
-            out[column.name] = text.str.lower().isin(_TRUE)
+        if column.name in frame:
+            cells = frame[column.name].to_numpy(dtype=object)
         else:
-            out[column.name] = pd.to_datetime(text, format="ISO8601").astype("datetime64[ns]")
-    return out
+            cells = np.full(len(frame), None, dtype=object)
+        texts, blank = _texts(cells)
+        if column.kind == "text":
+            texts[blank] = None
+            columns[column.name] = pd.Series(texts, index=frame.index, dtype=object)
+            continue
+        if column.kind == "bool":
+            truth = (text.lower() in _TRUE for text in texts.tolist())
+            columns[column.name] = np.fromiter(truth, dtype=bool, count=len(texts))
+            continue
+        texts[blank] = None  # NaN, NA or NaT below
+        if column.kind == "int":
+            columns[column.name] = pd.array(pd.to_numeric(texts), dtype="Int64")
+        elif column.kind == "float":
+            columns[column.name] = pd.to_numeric(texts).astype("float64")
+        else:
+            moments = pd.to_datetime(texts, format="ISO8601")
+            columns[column.name] = moments.to_numpy(dtype="datetime64[ns]")
+    return pd.DataFrame(columns, index=frame.index, columns=[c.name for c in spec.columns])
+
+
+def _texts(cells: np.ndarray[Any, np.dtype[np.object_]]) -> tuple[Any, Any]:
+    """The cells as text (a copy), and where they are blank (empty or missing)."""
+    if not all(cell.__class__ is str for cell in cells):
+        cells = np.array(
+            ["" if cell is None or pd.isna(cell) else str(cell) for cell in cells.tolist()]
+            + [None],  # keeps the array one-dimensional object even of tuples
+            dtype=object,
+        )[:-1]
+    else:
+        cells = cells.copy()
+    return cells, cells == ""
 
 
 def diff_rows(spec: TabSpec, old: pd.DataFrame | None, new: pd.DataFrame) -> TabWrite:
@@ -42,8 +67,13 @@ def diff_rows(spec: TabSpec, old: pd.DataFrame | None, new: pd.DataFrame) -> Tab
         # Every row is written: count them, not their distinct keys (factorising the
         # two text keys of 3 million agency rows took 3 s of a first load).
         return TabWrite(inserted=len(new), cells_written=len(new) * len(spec.columns))
-    new_rows = _row_hashes(spec, new)
-    old_rows = _row_hashes(spec, old)
+    return count_changes(spec, _row_hashes(spec, old), _row_hashes(spec, new))
+
+
+def count_changes(spec: TabSpec, old: RowHashes, new: RowHashes) -> TabWrite:
+    """Rows inserted, updated and deleted, from each version's row hashes by key hash
+    (of one key, the last row counts)."""
+    old_rows, new_rows = _last_by_key(old), _last_by_key(new)
     kept = new_rows.index.intersection(old_rows.index)
     updated = int((new_rows[kept] != old_rows[kept]).sum())
     inserted = len(new_rows.index.difference(old_rows.index))
@@ -51,8 +81,20 @@ def diff_rows(spec: TabSpec, old: pd.DataFrame | None, new: pd.DataFrame) -> Tab
     return TabWrite(inserted, updated, deleted, (inserted + updated) * len(spec.columns))
 
 
-def _row_hashes(spec: TabSpec, frame: pd.DataFrame) -> pd.Series:
-    """Each row as one 64-bit hash of its values, indexed by a hash of its key.
+RowHashes = tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]
+"""A version of a tab for a diff: each row's key hash, and its whole row's hash."""
+
+
+def _last_by_key(hashes: RowHashes) -> pd.Series:
+    keys, rows = hashes
+    series = pd.Series(rows, index=pd.Index(keys))
+    if series.index.has_duplicates:
+        series = series[~series.index.duplicated(keep="last")]
+    return series
+
+
+def _row_hashes(spec: TabSpec, frame: pd.DataFrame) -> RowHashes:
+    """Each row's 64-bit hash of its values, and of its key.
 
     The counts of a diff only need equality; hashing the canonical columns is
     vectorised and far cheaper than joining every row into one text.
@@ -60,7 +102,7 @@ def _row_hashes(spec: TabSpec, frame: pd.DataFrame) -> pd.Series:
     text = _canonical(spec, frame)
     keys = pd.util.hash_pandas_object(text[list(spec.key)], index=False)
     rows = pd.util.hash_pandas_object(text, index=False)
-    return pd.Series(rows.to_numpy(), index=pd.Index(keys.to_numpy())).groupby(level=0).last()
+    return keys.to_numpy().view(np.int64), rows.to_numpy().view(np.int64)
 
 
 def _canonical(spec: TabSpec, frame: pd.DataFrame) -> pd.DataFrame:

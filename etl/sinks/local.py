@@ -26,8 +26,8 @@ import pandas as pd
 from etl.errors import SinkError
 from etl.frames import gc_paused
 from etl.models import BANGKOK
-from etl.sinks.base import LoadInfo, RunRecord
-from etl.sinks.frames import diff_rows, typed_frame
+from etl.sinks.base import LoadInfo, RunRecord, TabWrite
+from etl.sinks.frames import RowHashes, count_changes, typed_frame
 from etl.tabs import RUNS, TABS, TabSpec
 
 ENCODING = "utf-8-sig"
@@ -72,9 +72,21 @@ class LocalSink:
     ) -> LoadInfo:
         self._make_folder()
         with gc_paused():  # millions of row texts, no cycles: see gc_paused
-            info = self._diff(tabs)
+            # Every stored version is read before the first file is replaced: a tab
+            # that cannot be read stops the load with all files as they were.
+            stored = {name: self._stored_hashes(name) for name in tabs}
+            info = LoadInfo()
             for name, frame in tabs.items():
-                self._write_atomically(self.path(name), TABS[name], frame)
+                spec, old = TABS[name], stored[name]
+                new = RowTexts(spec) if old is not None else None  # hashed as written
+                self._write_atomically(self.path(name), spec, frame, new)
+                info.tabs[name] = (
+                    count_changes(spec, old, new.hashes())
+                    if old is not None and new is not None
+                    else TabWrite(
+                        inserted=len(frame), cells_written=len(frame) * len(TABS[name].columns)
+                    )
+                )
         if run is not None:
             run.load = info
             self.record_run(run)
@@ -98,10 +110,26 @@ class LocalSink:
         self._write_atomically(self.path(RUNS.name), RUNS, runs)
 
     def _diff(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
-        old = self.read_tabs(list(tabs))
-        return LoadInfo(
-            tabs={name: diff_rows(TABS[name], old.get(name), frame) for name, frame in tabs.items()}
-        )
+        changes: dict[str, TabWrite] = {}
+        for name, frame in tabs.items():
+            old = self._stored_hashes(name)
+            changes[name] = (
+                count_changes(TABS[name], old, RowTexts.of(TABS[name], frame))
+                if old is not None
+                else TabWrite(
+                    inserted=len(frame), cells_written=len(frame) * len(TABS[name].columns)
+                )
+            )
+        return LoadInfo(tabs=changes)
+
+    def _stored_hashes(self, name: str) -> RowHashes | None:
+        """The stored tab's row hashes, from its rows as this sink would write them
+        (so a diff compares the CSV texts), or ``None`` when there is no file."""
+        path = self.path(name)
+        if not path.is_file():
+            return None
+        stored = self._read(name, path)
+        return RowTexts.of(TABS[name], stored) if len(stored) else None
 
     def _make_folder(self) -> None:
         try:
@@ -111,13 +139,15 @@ class LocalSink:
                 f"Cannot create output folder {self.folder}: {error.strerror}"
             ) from None
 
-    def _write_atomically(self, path: Path, spec: TabSpec, frame: pd.DataFrame) -> None:
+    def _write_atomically(
+        self, path: Path, spec: TabSpec, frame: pd.DataFrame, rows: RowTexts | None = None
+    ) -> None:
         handle, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
         )
         try:
             with os.fdopen(handle, "wb") as file:
-                write_csv(spec, frame, file)
+                write_csv(spec, frame, file, rows)
             os.replace(temporary, path)
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
@@ -144,19 +174,22 @@ def to_csv_text(spec: TabSpec, frame: pd.DataFrame) -> str:
     return "".join(csv_chunks(spec, frame, header=True))
 
 
-def write_csv(spec: TabSpec, frame: pd.DataFrame, file: BinaryIO) -> None:
-    """Write the tab to a binary ``file`` as UTF-8 CSV with a BOM (Excel then shows Thai).
+def write_csv(
+    spec: TabSpec, frame: pd.DataFrame, file: BinaryIO, rows: RowTexts | None = None
+) -> None:
+    """Write the tab to a binary ``file`` as UTF-8 CSV with a BOM (Excel then shows Thai);
+    ``rows`` hashes the rows written, for a diff.
 
-    One core for the text, on purpose: a forked writer took the second half on the other core,
-    but its reads of the strings it wrote copied their pages (1.1 GB for all of
-    Bangkok), which put the process tree over the 3 GB the pipeline may use.
+    One core for the text, on purpose: a forked writer took the second half on the
+    other core, but its reads of the strings it wrote copied their pages (1.1 GB for
+    all of Bangkok), which put the process tree over the 3 GB the pipeline may use.
     """
     file.write(codecs.BOM_UTF8)
     # The operating system's writes release the GIL: a thread does them while the next
     # chunk is formatted. One chunk in flight at most, so memory stays flat.
     with ThreadPoolExecutor(1, thread_name_prefix="csv-write") as writer:
         pending: Future[int] | None = None
-        for text in csv_chunks(spec, frame, header=True):
+        for text in csv_chunks(spec, frame, header=True, rows=rows):
             data = text.encode("utf-8")
             if pending is not None:
                 pending.result()
@@ -165,7 +198,9 @@ def write_csv(spec: TabSpec, frame: pd.DataFrame, file: BinaryIO) -> None:
             pending.result()
 
 
-def csv_chunks(spec: TabSpec, frame: pd.DataFrame, *, header: bool) -> Iterator[str]:
+def csv_chunks(
+    spec: TabSpec, frame: pd.DataFrame, *, header: bool, rows: RowTexts | None = None
+) -> Iterator[str]:
     """The rows as ``DataFrame.to_csv`` writes them (byte for byte), ``CHUNK_ROWS`` at a time.
 
     ``to_csv`` hands every cell to the ``csv`` module, which copies it character by
@@ -179,8 +214,46 @@ def csv_chunks(spec: TabSpec, frame: pd.DataFrame, *, header: bool) -> Iterator[
         yield ",".join(_quoted(names)) + "\n"
     for start in range(0, len(frame), CHUNK_ROWS):
         chunk = frame.iloc[start : start + CHUNK_ROWS]
-        cells = [_cells(chunk[name], kind=kinds[name]) for name in names]
-        yield "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
+        cells = [_cells(chunk[name], kinds[name]) for name in names]
+        if rows is None:
+            yield "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
+        else:
+            texts = list(map(",".join, zip(*cells, strict=True)))
+            rows.add(texts, cells)
+            yield "\n".join(texts) + "\n"
+
+
+class RowTexts:
+    """Hashes of the rows of a tab as written, and of their keys' cells, for a diff.
+
+    Python's string hash: both versions of a tab are hashed in the same process, and a
+    row's text is already at hand when it is written, so the diff costs a lookup a row.
+    """
+
+    def __init__(self, spec: TabSpec) -> None:
+        names = [column.name for column in spec.columns]
+        self._key_at = [names.index(name) for name in spec.key]
+        self._keys: list[int] = []
+        self._rows: list[int] = []
+
+    @classmethod
+    def of(cls, spec: TabSpec, frame: pd.DataFrame) -> RowHashes:
+        """The hashes of ``frame`` as it would be written (the text is not kept)."""
+        rows = cls(spec)
+        for _ in csv_chunks(spec, frame, header=False, rows=rows):
+            pass
+        return rows.hashes()
+
+    def add(self, texts: list[str], cells: list[list[str]]) -> None:
+        self._rows.extend(map(hash, texts))
+        keys = [cells[at] for at in self._key_at]
+        if len(keys) == 1:
+            self._keys.extend(map(hash, keys[0]))
+        else:  # a separator no cell holds unquoted: keys ("a,b", "c") and ("a", "b,c") differ
+            self._keys.extend(map(hash, map("\n".join, zip(*keys, strict=True))))
+
+    def hashes(self) -> RowHashes:
+        return np.array(self._keys, dtype=np.int64), np.array(self._rows, dtype=np.int64)
 
 
 def _cells(values: pd.Series, kind: str) -> list[str]:
