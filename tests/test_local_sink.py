@@ -14,6 +14,7 @@ from etl.pipeline import build_tabs
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
 from etl.sinks.base import TabWrite
+from etl.sinks.frames import typed_frame
 from etl.sinks.local import to_csv_text
 from etl.tabs import TABS
 from etl.traffy import feed_v1
@@ -96,3 +97,35 @@ def test_counts_of_a_second_write_equal_the_typed_diff(tmp_path: Path) -> None:
     assert counted["complaints"] == TabWrite(1, 1, 1, 2 * len(TABS["complaints"].columns))
     assert counted["complaint_orgs"].updated == 1
     assert sum(t.inserted + t.updated + t.deleted for t in counted.values()) > 3
+
+
+def test_text_cells_are_typed_by_the_tab_whatever_their_python_type() -> None:
+    """CSV gives text; other readers may hand numbers, booleans or NaN: all are typed
+    by the tab's column kinds, blank and missing cells alike become missing."""
+    raw = pd.DataFrame(
+        {
+            "ticket_id": ["2023-AAAAAA", "2023-BBBBBB", "2023-CCCCCC"],
+            "message_id": ["12", 13, ""],
+            "created_at": ["2023-04-01 08:00:00", "2023-04-02", None],
+            "lat": ["13.7", 13.75, float("nan")],
+            "star": [5.0, "", None],
+            "description": ["", None, 42],
+            "unknown_column": ["dropped", "dropped", "dropped"],
+        },
+        dtype=object,
+    )
+    spec = TABS["complaints"]
+    typed = typed_frame(spec, raw)
+    assert list(typed.columns) == spec.column_names
+    assert typed["message_id"].tolist() == [12, 13, pd.NA]
+    assert str(typed["message_id"].dtype) == "Int64"
+    assert typed["created_at"].tolist()[:2] == [
+        pd.Timestamp("2023-04-01 08:00:00"),
+        pd.Timestamp("2023-04-02"),
+    ]
+    assert pd.isna(typed["created_at"].iloc[2])
+    assert typed["lat"].tolist()[:2] == [13.7, 13.75]
+    assert pd.isna(typed["lat"].iloc[2])
+    assert typed["star"].tolist() == [5, pd.NA, pd.NA]
+    assert typed["description"].tolist() == [None, None, "42"]
+    assert typed["province"].tolist() == [None, None, None]  # absent: empty, still typed

@@ -48,26 +48,31 @@ def typed_frame(spec: TabSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _texts(cells: np.ndarray[Any, np.dtype[np.object_]]) -> tuple[Any, Any]:
     """The cells as text (a copy), and where they are blank (empty or missing)."""
-    if not all(cell.__class__ is str for cell in cells):
-        cells = np.array(
-            ["" if cell is None or pd.isna(cell) else str(cell) for cell in cells.tolist()]
-            + [None],  # keeps the array one-dimensional object even of tuples
-            dtype=object,
-        )[:-1]
+    if all(cell.__class__ is str for cell in cells):  # CSV cells, most Sheets cells
+        texts = cells.copy()
     else:
-        cells = cells.copy()
-    return cells, cells == ""
+        texts = np.array(["" if _missing(c) else str(c) for c in cells.tolist()], dtype=object)
+    return texts, texts == ""
+
+
+def _missing(cell: Any) -> bool:
+    try:
+        return bool(pd.isna(cell))
+    except (TypeError, ValueError):  # a list or another container: not missing
+        return False
 
 
 def diff_rows(spec: TabSpec, old: pd.DataFrame | None, new: pd.DataFrame) -> TabWrite:
     """Rows inserted, updated and deleted between two versions of a tab, by its key."""
     if old is None or old.empty:
-        # Every row is new: count the keys without building each row's text (minutes
-        # for a first load of a million tickets).
-        # Every row is written: count them, not their distinct keys (factorising the
-        # two text keys of 3 million agency rows took 3 s of a first load).
-        return TabWrite(inserted=len(new), cells_written=len(new) * len(spec.columns))
+        return first_load(spec, new)
     return count_changes(spec, _row_hashes(spec, old), _row_hashes(spec, new))
+
+
+def first_load(spec: TabSpec, frame: pd.DataFrame) -> TabWrite:
+    """Every row is new and written: count the rows, not their distinct keys
+    (factorising the two text keys of 3 million agency rows took 3 s of a first load)."""
+    return TabWrite(inserted=len(frame), cells_written=len(frame) * len(spec.columns))
 
 
 def count_changes(spec: TabSpec, old: RowHashes, new: RowHashes) -> TabWrite:

@@ -27,7 +27,7 @@ from etl.errors import SinkError
 from etl.frames import gc_paused
 from etl.models import BANGKOK
 from etl.sinks.base import LoadInfo, RunRecord, TabWrite
-from etl.sinks.frames import RowHashes, count_changes, typed_frame
+from etl.sinks.frames import RowHashes, count_changes, first_load, typed_frame
 from etl.tabs import RUNS, TABS, TabSpec
 
 ENCODING = "utf-8-sig"
@@ -83,9 +83,7 @@ class LocalSink:
                 info.tabs[name] = (
                     count_changes(spec, old, new.hashes())
                     if old is not None and new is not None
-                    else TabWrite(
-                        inserted=len(frame), cells_written=len(frame) * len(TABS[name].columns)
-                    )
+                    else first_load(spec, frame)
                 )
         if run is not None:
             run.load = info
@@ -112,13 +110,11 @@ class LocalSink:
     def _diff(self, tabs: Mapping[str, pd.DataFrame]) -> LoadInfo:
         changes: dict[str, TabWrite] = {}
         for name, frame in tabs.items():
-            old = self._stored_hashes(name)
+            spec, old = TABS[name], self._stored_hashes(name)
             changes[name] = (
-                count_changes(TABS[name], old, RowTexts.of(TABS[name], frame))
+                count_changes(spec, old, RowTexts.of(spec, frame))
                 if old is not None
-                else TabWrite(
-                    inserted=len(frame), cells_written=len(frame) * len(TABS[name].columns)
-                )
+                else first_load(spec, frame)
             )
         return LoadInfo(tabs=changes)
 
