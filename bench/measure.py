@@ -18,8 +18,8 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def cpu_seconds() -> float:
-    """CPU of this process and of its finished children: the local sink writes large
-    tabs in a forked process, whose CPU is the pipeline's too."""
+    """CPU of this process and of its finished children: a child the pipeline starts
+    (none since the CSV writer stopped forking) works for it too."""
     total = 0.0
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
         usage = resource.getrusage(who)
@@ -49,7 +49,7 @@ class Stopwatch:
             "wall_s": round(time.perf_counter() - self.started, 3),
             "cpu_s": round(cpu_seconds() - self.cpu_started, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
-            # A forked writer shares the parent's pages copy-on-write: its peak is
+            # A forked child shares the parent's pages copy-on-write: its peak is
             # reported apart, not added (that would count the shared pages twice).
             "child_peak_rss_mb": round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1),
             "stages": {k: round(v, 3) for k, v in self.stages.items()},
