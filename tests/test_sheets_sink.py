@@ -533,3 +533,30 @@ def test_removed_rows_leave_no_stale_rows(server: FakeSheetsServer, sid: str) ->
     state = {r[0]: r[1] if len(r) > 1 else None for r in server.tab_values(sid, "_state")[1:]}
     assert state["lease_owner"] is None
     assert state["last_run_id"]
+
+
+def test_init_hides_bookkeeping_tabs_made_visible(server: FakeSheetsServer, sid: str) -> None:
+    """Spreadsheets set up before the pipeline hid its own tabs (or a tab a person
+    unhid): ``etl init`` hides ``_sync``, ``_state`` and ``_runs`` again, and only them."""
+    sink = make_sink(server, sid)
+    sink.init()
+    unhide = [
+        {
+            "updateSheetProperties": {
+                "properties": {"sheetId": server.tab_properties(sid, t)["sheetId"]},
+                "fields": "hidden",
+            }
+        }
+        for t in ("_runs", "_state")
+    ]
+    sink.http.batch_update(sid, {"requests": unhide})
+    assert "hidden" not in server.tab_properties(sid, "_runs")
+    changes = sink.init()
+    assert sorted(c for c in changes if c.startswith("hid ")) == [
+        "hid _runs (the pipeline's bookkeeping)",
+        "hid _state (the pipeline's bookkeeping)",
+    ]
+    for title in ("_runs", "_state", "_sync"):
+        assert server.tab_properties(sid, title).get("hidden") is True
+    assert "hidden" not in server.tab_properties(sid, "complaints")
+    assert sink.init() == []

@@ -120,6 +120,7 @@ class _Sheet:
     columns: int
     frozen_rows: int
     protected: bool
+    hidden: bool = False
 
 
 class SheetsSink:
@@ -513,6 +514,9 @@ class SheetsSink:
                 if protect and not sheet.protected:
                     structure.append(_protect(sheet.sheet_id))
                     changes.append(f"protected {title} (warning only)")
+                if not spec.for_looker and not sheet.hidden:  # made before tabs were hidden
+                    structure.append(_hide(sheet.sheet_id))
+                    changes.append(f"hid {title} (the pipeline's bookkeeping)")
                 rows_ = contents.get(title, [])
                 header = list(rows_[0]) if rows_ else []
             if spec is ACTIONS:
@@ -602,6 +606,7 @@ class SheetsSink:
                 int(grid.get("columnCount", 0)),
                 int(grid.get("frozenRowCount", 0)),
                 protected,
+                bool(props.get("hidden", False)),  # Google leaves it out when false
             )
         return sheets
 
@@ -750,6 +755,15 @@ def _freeze(sheet_id: int) -> dict[str, Any]:
         "updateSheetProperties": {
             "properties": {"sheetId": sheet_id, "gridProperties": {"frozenRowCount": 1}},
             "fields": "gridProperties.frozenRowCount",
+        }
+    }
+
+
+def _hide(sheet_id: int) -> dict[str, Any]:
+    return {
+        "updateSheetProperties": {
+            "properties": {"sheetId": sheet_id, "hidden": True},
+            "fields": "hidden",
         }
     }
 
