@@ -362,28 +362,25 @@ def looker_url(
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the copied report.")] = None,
     config: ConfigOpt = None,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Print a Looker Studio Linking API URL copying the template onto the spreadsheet.
 
     The tabs' gids are read from the spreadsheet (credentials as for etl sync);
     --gid overrides one.
     """
-    ui = _Ui.start(False, False, LogFormat.text)
+    ui = _Ui.start(False, False, log_format)
     with ui.one_line_errors():
         settings = _settings(config, spreadsheet_id=spreadsheet_id)
         if not settings.spreadsheet_id:
             raise ConfigError("Give --spreadsheet-id ID (the id in the spreadsheet's URL).")
         try:
             given = looker.parse_gids(gid or [])
-            url = looker.linking_url(
-                template,
-                settings.spreadsheet_id,
-                looker.report_worksheet_ids(settings, given),
-                report_name=name,
-            )
+            ids = looker.report_worksheet_ids(settings, given)
+            url = looker.linking_url(template, settings.spreadsheet_id, ids, report_name=name)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-    typer.echo(url)
+    ui.result(url, {"url": url, "spreadsheet_id": settings.spreadsheet_id, "gids": ids})
 
 
 def summary_lines(result: pipeline.SyncResult) -> list[str]:

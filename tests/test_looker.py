@@ -137,6 +137,25 @@ def test_looker_url_command_prints_the_url(monkeypatch: pytest.MonkeyPatch) -> N
     assert params["ds.meta.worksheetId"] == str(REPORT_TABS.index("meta"))
 
 
+def test_looker_url_in_json_for_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_SPREADSHEET_ID", "FROM_CONFIG")
+    gids = [f"--gid={tab}={i}" for i, tab in enumerate(REPORT_TABS)]
+    args = ["looker-url", "--template", "tmpl-1", "--log-format", "json", *gids]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["spreadsheet_id"] == "FROM_CONFIG"
+    assert answer["gids"] == {tab: i for i, tab in enumerate(REPORT_TABS)}
+    assert dict(parse_qsl(urlsplit(answer["url"]).query))["c.reportId"] == "tmpl-1"
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("ETL_GOOGLE_SERVICE_ACCOUNT_JSON", "{not json")  # no default credential
+    failed = CliRunner().invoke(app, ["looker-url", "--template", "t", "--log-format", "json"])
+    assert failed.exit_code != 0
+    error = json.loads(failed.stderr)
+    assert error["level"] == "error"
+    assert "--gid TAB=GID" in error["message"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
