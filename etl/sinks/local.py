@@ -78,13 +78,13 @@ class LocalSink:
             info = LoadInfo()
             for name, frame in tabs.items():
                 spec, old = TABS[name], stored[name]
-                new = RowTexts(spec) if old is not None else None  # hashed as written
-                self._write_atomically(self.path(name), spec, frame, new)
-                info.tabs[name] = (
-                    count_changes(spec, old, new.hashes())
-                    if old is not None and new is not None
-                    else first_load(spec, frame)
-                )
+                if old is None:
+                    self._write_atomically(self.path(name), spec, frame)
+                    info.tabs[name] = first_load(spec, frame)
+                else:
+                    new = RowTexts(spec)  # the rows hashed as they are written
+                    self._write_atomically(self.path(name), spec, frame, new)
+                    info.tabs[name] = count_changes(spec, old, new.hashes())
         if run is not None:
             run.load = info
             self.record_run(run)
@@ -224,6 +224,8 @@ class RowTexts:
 
     Python's string hash: both versions of a tab are hashed in the same process, and a
     row's text is already at hand when it is written, so the diff costs a lookup a row.
+    The diff only counts changes (the file is always written whole): a 64-bit collision
+    could miscount one row, never lose one.
     """
 
     def __init__(self, spec: TabSpec) -> None:
