@@ -499,7 +499,8 @@ class _Ui:
         """One line on stderr: plain text, or a JSON object with ``--log-format json``."""
         if self.log_format is LogFormat.json:
             level = "warning" if code == ExitCode.PARTIAL else "error"
-            line = {"level": level, "message": message, "exit_code": int(code)}
+            text = message.removeprefix(f"{level}: ")  # the level has its own field
+            line = {"level": level, "message": text, "exit_code": int(code)}
             typer.echo(json.dumps(line, ensure_ascii=False), err=True)
         else:
             typer.echo(message, err=True)

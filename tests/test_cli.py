@@ -129,6 +129,7 @@ def test_partial_in_json(
     assert json.loads(result.stdout)["partial"] is True
     last = json.loads(result.stderr.strip().splitlines()[-1])
     assert (last["level"], last["exit_code"]) == ("warning", 3)
+    assert last["message"].startswith("2 records invalid")  # no "warning: " twice
 
 
 def test_rejects_over_the_limit_fail_with_1_and_write_nothing(

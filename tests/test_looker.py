@@ -153,6 +153,7 @@ def test_looker_url_in_json_for_machines(monkeypatch: pytest.MonkeyPatch) -> Non
     assert failed.exit_code != 0
     error = json.loads(failed.stderr)
     assert error["level"] == "error"
+    assert not error["message"].startswith("error")  # the level is its own field
     assert "--gid TAB=GID" in error["message"]
 
 
