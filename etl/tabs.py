@@ -22,8 +22,9 @@ ColumnKind = Literal["text", "int", "float", "bool", "date", "datetime"]
 
 
 def col(description: str, thai: str, *, thai_description: str | None = None, **kwargs: Any) -> Any:
-    """A column with its English description, the Thai label users see and, for the
-    measures, the formula in Thai (``description_th``) for the district's staff."""
+    """A column with its English description, the Thai label users see and its
+    description in Thai (``description_th``, for the measures with the formula) for
+    the district's staff. Every column has one (tests/test_schemas.py)."""
     extra: dict[str, Any] = {"title_th": thai}
     if thai_description:
         extra["description_th"] = thai_description
@@ -37,62 +38,161 @@ class Row(BaseModel):
 class ComplaintRow(Row):
     """One row per ticket of the district (tab ``complaints``)."""
 
-    ticket_id: str = col("Traffy ticket id, e.g. 2023-ABCDEF (key)", "เลขที่เรื่อง")
-    message_id: int | None = col("Traffy's internal increasing message number", "เลขข้อความ")
-    created_at: datetime = col("When the ticket was reported (Asia/Bangkok)", "วันเวลาที่แจ้ง")
-    month: date = col("First day of the creation month (Asia/Bangkok)", "เดือนที่แจ้ง")
-    state: str = col("Current Traffy state, in Thai", "สถานะ")
+    ticket_id: str = col(
+        "Traffy ticket id, e.g. 2023-ABCDEF (key)",
+        "เลขที่เรื่อง",
+        thai_description="เลขที่เรื่องร้องเรียนของ Traffy เช่น 2023-ABCDEF (คีย์ของแถว)",
+    )
+    message_id: int | None = col(
+        "Traffy's internal increasing message number",
+        "เลขข้อความ",
+        thai_description="เลขข้อความภายในของ Traffy ซึ่งเพิ่มขึ้นตามลำดับ",
+    )
+    created_at: datetime = col(
+        "When the ticket was reported (Asia/Bangkok)",
+        "วันเวลาที่แจ้ง",
+        thai_description="วันที่และเวลาที่แจ้งเรื่อง ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    month: date = col(
+        "First day of the creation month (Asia/Bangkok)",
+        "เดือนที่แจ้ง",
+        thai_description="วันที่ 1 ของเดือนที่แจ้งเรื่อง ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    state: str = col(
+        "Current Traffy state, in Thai",
+        "สถานะ",
+        thai_description="สถานะปัจจุบันของเรื่องใน Traffy เป็นภาษาไทย",
+    )
     state_group: str = col(
         "State group: waiting, in_progress, forwarded, following, finished, irrelevant, unknown",
         "กลุ่มสถานะ",
+        thai_description=(
+            "กลุ่มสถานะ: waiting, in_progress, forwarded, following, finished, irrelevant หรือ unknown"
+        ),
     )
-    state_type: str | None = col("Traffy's state_type (start, inprogress, ...)", "ประเภทสถานะ")
-    types: str | None = col("Complaint types, comma separated", "ประเภทปัญหา")
-    organizations: str | None = col("Agencies the ticket was routed to", "หน่วยงาน")
+    state_type: str | None = col(
+        "Traffy's state_type (start, inprogress, ...)",
+        "ประเภทสถานะ",
+        thai_description="ค่า state_type ของ Traffy (start, inprogress, ...)",
+    )
+    types: str | None = col(
+        "Complaint types, comma separated",
+        "ประเภทปัญหา",
+        thai_description="ประเภทปัญหาของเรื่อง คั่นด้วยเครื่องหมายจุลภาค (,)",
+    )
+    organizations: str | None = col(
+        "Agencies the ticket was routed to", "หน่วยงาน", thai_description="หน่วยงานที่ได้รับเรื่องนี้"
+    )
     sections: str | None = col(
-        "Sections (ฝ่าย) of the district office among the agencies", "ฝ่ายที่รับผิดชอบ"
+        "Sections (ฝ่าย) of the district office among the agencies",
+        "ฝ่ายที่รับผิดชอบ",
+        thai_description="ฝ่ายของสำนักงานเขตในบรรดาหน่วยงานที่ได้รับเรื่อง",
     )
-    district: str | None = col("District (เขต), without prefix", "เขต")
-    subdistrict: str | None = col("Sub-district (แขวง), without prefix", "แขวง")
-    province: str | None = col("Province", "จังหวัด")
-    address: str | None = col("Address as reported", "ที่อยู่")
-    description: str | None = col("The citizen's complaint text", "รายละเอียด")
-    note: str | None = col("The agency's latest note", "หมายเหตุ")
-    lat: float | None = col("Latitude (WGS84)", "ละติจูด")
-    lon: float | None = col("Longitude (WGS84)", "ลองจิจูด")
-    latlong: str | None = col("'lat,lon' text for Looker Studio's Geo type", "พิกัด")
-    photo_url: str | None = col("Photo at reporting time", "รูปก่อนแก้ไข")
-    after_photo_url: str | None = col("Photo (or video) after the fix", "รูปหลังแก้ไข")
-    traffy_url: str = col("The ticket's public Traffy page", "ลิงก์ Traffy")
-    count_reopen: int = col("Times the ticket was reopened", "จำนวนครั้งที่เปิดใหม่")
-    star: int | None = col("Citizen's rating, 1-5", "คะแนนความพึงพอใจ")
-    view_count: int | None = col("Views on Traffy", "จำนวนผู้เข้าชม")
-    last_activity: datetime | None = col("Last change on Traffy (Asia/Bangkok)", "ความเคลื่อนไหวล่าสุด")
-    inprogress_at: datetime | None = col("When work started (Asia/Bangkok)", "เวลาเริ่มดำเนินการ")
-    finished_at: datetime | None = col("When the ticket was finished (Asia/Bangkok)", "เวลาเสร็จสิ้น")
+    district: str | None = col(
+        "District (เขต), without prefix", "เขต", thai_description="ชื่อเขต ไม่มีคำนำหน้า “เขต”"
+    )
+    subdistrict: str | None = col(
+        "Sub-district (แขวง), without prefix", "แขวง", thai_description="ชื่อแขวง ไม่มีคำนำหน้า “แขวง”"
+    )
+    province: str | None = col("Province", "จังหวัด", thai_description="ชื่อจังหวัด")
+    address: str | None = col("Address as reported", "ที่อยู่", thai_description="ที่อยู่ตามที่แจ้ง")
+    description: str | None = col(
+        "The citizen's complaint text", "รายละเอียด", thai_description="ข้อความร้องเรียนของประชาชน"
+    )
+    note: str | None = col(
+        "The agency's latest note", "หมายเหตุ", thai_description="หมายเหตุล่าสุดของหน่วยงาน"
+    )
+    lat: float | None = col("Latitude (WGS84)", "ละติจูด", thai_description="ละติจูด (WGS84)")
+    lon: float | None = col("Longitude (WGS84)", "ลองจิจูด", thai_description="ลองจิจูด (WGS84)")
+    latlong: str | None = col(
+        "'lat,lon' text for Looker Studio's Geo type",
+        "พิกัด",
+        thai_description="ข้อความ 'lat,lon' สำหรับชนิดข้อมูล Geo ของ Looker Studio",
+    )
+    photo_url: str | None = col(
+        "Photo at reporting time", "รูปก่อนแก้ไข", thai_description="รูปภาพเมื่อแจ้งเรื่อง"
+    )
+    after_photo_url: str | None = col(
+        "Photo (or video) after the fix",
+        "รูปหลังแก้ไข",
+        thai_description="รูปภาพ (หรือวิดีโอ) หลังดำเนินการ",
+    )
+    traffy_url: str = col(
+        "The ticket's public Traffy page",
+        "ลิงก์ Traffy",
+        thai_description="หน้าเว็บสาธารณะของเรื่องใน Traffy",
+    )
+    count_reopen: int = col(
+        "Times the ticket was reopened", "จำนวนครั้งที่เปิดใหม่", thai_description="จำนวนครั้งที่เรื่องถูกเปิดใหม่"
+    )
+    star: int | None = col(
+        "Citizen's rating, 1-5", "คะแนนความพึงพอใจ", thai_description="คะแนนความพึงพอใจที่ประชาชนให้ 1-5"
+    )
+    view_count: int | None = col(
+        "Views on Traffy", "จำนวนผู้เข้าชม", thai_description="จำนวนครั้งที่มีผู้เข้าชมเรื่องใน Traffy"
+    )
+    last_activity: datetime | None = col(
+        "Last change on Traffy (Asia/Bangkok)",
+        "ความเคลื่อนไหวล่าสุด",
+        thai_description="เวลาที่เรื่องเปลี่ยนแปลงล่าสุดใน Traffy ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    inprogress_at: datetime | None = col(
+        "When work started (Asia/Bangkok)",
+        "เวลาเริ่มดำเนินการ",
+        thai_description="เวลาที่เริ่มดำเนินการ ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    finished_at: datetime | None = col(
+        "When the ticket was finished (Asia/Bangkok)",
+        "เวลาเสร็จสิ้น",
+        thai_description="เวลาที่เรื่องเสร็จสิ้น ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
 
 
 class ComplaintTypeRow(Row):
     """One row per ticket and complaint type (tab ``complaint_types``)."""
 
-    ticket_id: str = col("Traffy ticket id", "เลขที่เรื่อง")
-    type: str = col("One complaint type of the ticket", "ประเภทปัญหา")
+    ticket_id: str = col(
+        "Traffy ticket id", "เลขที่เรื่อง", thai_description="เลขที่เรื่องร้องเรียนของ Traffy"
+    )
+    type: str = col(
+        "One complaint type of the ticket",
+        "ประเภทปัญหา",
+        thai_description="ประเภทปัญหาหนึ่งประเภทของเรื่อง",
+    )
 
 
 class ComplaintOrgRow(Row):
     """One row per ticket and agency it was routed to (tab ``complaint_orgs``)."""
 
-    ticket_id: str = col("Traffy ticket id", "เลขที่เรื่อง")
-    organization: str = col("Agency or section name", "หน่วยงาน")
-    is_section: bool = col("True for a section (ฝ่าย) of the district office", "เป็นฝ่ายของเขต")
-    acting: bool = col("True when the agency acted on the ticket (org_action)", "ดำเนินการ")
+    ticket_id: str = col(
+        "Traffy ticket id", "เลขที่เรื่อง", thai_description="เลขที่เรื่องร้องเรียนของ Traffy"
+    )
+    organization: str = col("Agency or section name", "หน่วยงาน", thai_description="ชื่อหน่วยงานหรือฝ่าย")
+    is_section: bool = col(
+        "True for a section (ฝ่าย) of the district office",
+        "เป็นฝ่ายของเขต",
+        thai_description="True เมื่อเป็นฝ่ายของสำนักงานเขต",
+    )
+    acting: bool = col(
+        "True when the agency acted on the ticket (org_action)",
+        "ดำเนินการ",
+        thai_description="True เมื่อหน่วยงานได้ดำเนินการกับเรื่องนี้ (org_action)",
+    )
 
 
 class KpiMonthlyRow(Row):
     """One row per creation month (tab ``kpi_monthly``): what the executives read."""
 
-    month: date = col("First day of the creation month (Asia/Bangkok) (key)", "เดือน")
-    month_th: str = col("Thai month name and Buddhist-era year", "เดือน (พ.ศ.)")
+    month: date = col(
+        "First day of the creation month (Asia/Bangkok) (key)",
+        "เดือน",
+        thai_description="วันที่ 1 ของเดือนที่แจ้งเรื่อง ตามเวลากรุงเทพฯ (Asia/Bangkok) (คีย์ของแถว)",
+    )
+    month_th: str = col(
+        "Thai month name and Buddhist-era year",
+        "เดือน (พ.ศ.)",
+        thai_description="ชื่อเดือนภาษาไทยและปีพุทธศักราช",
+    )
     total: int = col(
         "Tickets created that month, whatever their state",
         "เรื่องทั้งหมด",
@@ -115,13 +215,35 @@ class KpiMonthlyRow(Row):
         "สัดส่วนกำลังดำเนินการ",
         thai_description="in_progress / total (0-1) สำหรับชนิดข้อมูล Percent ของ Looker Studio",
     )
-    waiting: int = col("Tickets now waiting to be accepted", "รอรับเรื่อง")
-    forwarded: int = col("Tickets now forwarded to another agency", "ส่งต่อ")
-    following: int = col("Tickets now being followed up", "ติดตามเรื่อง")
-    finished: int = col("Tickets now finished", "เสร็จสิ้น")
-    irrelevant: int = col("Tickets judged not relevant", "ไม่เกี่ยวข้อง")
-    unknown: int = col("Tickets in a state the config does not know", "สถานะไม่ทราบ")
-    as_of: datetime = col("When these numbers were computed (Asia/Bangkok)", "ข้อมูล ณ วันที่")
+    waiting: int = col(
+        "Tickets now waiting to be accepted", "รอรับเรื่อง", thai_description="จำนวนเรื่องที่ขณะนี้รอรับเรื่อง"
+    )
+    forwarded: int = col(
+        "Tickets now forwarded to another agency",
+        "ส่งต่อ",
+        thai_description="จำนวนเรื่องที่ขณะนี้ถูกส่งต่อไปยังหน่วยงานอื่น",
+    )
+    following: int = col(
+        "Tickets now being followed up",
+        "ติดตามเรื่อง",
+        thai_description="จำนวนเรื่องที่ขณะนี้อยู่ระหว่างติดตามเรื่อง",
+    )
+    finished: int = col(
+        "Tickets now finished", "เสร็จสิ้น", thai_description="จำนวนเรื่องที่ขณะนี้เสร็จสิ้นแล้ว"
+    )
+    irrelevant: int = col(
+        "Tickets judged not relevant", "ไม่เกี่ยวข้อง", thai_description="จำนวนเรื่องที่ถูกพิจารณาว่าไม่เกี่ยวข้อง"
+    )
+    unknown: int = col(
+        "Tickets in a state the config does not know",
+        "สถานะไม่ทราบ",
+        thai_description="จำนวนเรื่องที่อยู่ในสถานะที่การตั้งค่า (config) ไม่รู้จัก",
+    )
+    as_of: datetime = col(
+        "When these numbers were computed (Asia/Bangkok)",
+        "ข้อมูล ณ วันที่",
+        thai_description="เวลาที่คำนวณตัวเลขเหล่านี้ ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
     finished_timed: int = col(
         "Tickets with a known finish moment: the staff fixed_on date when present, else "
         "Traffy's timestamp_finished of a ticket now finished. The base of days_to_finish_*",
@@ -177,12 +299,30 @@ class KpiMonthlyRow(Row):
 class RejectRow(Row):
     """One row per invalid record (tab ``rejects``): quarantined, never dropped."""
 
-    reject_id: str = col("Hash of the raw record (key)", "รหัสรายการ")
-    ticket_id: str | None = col("Ticket id, when the record had one", "เลขที่เรื่อง")
-    reason: str = col("Why the record was rejected", "เหตุผล")
-    source: str = col("Feed and page the record came from", "แหล่งข้อมูล")
-    raw_json: str = col("The record as received", "ข้อมูลดิบ")
-    rejected_at: datetime = col("When it was rejected (Asia/Bangkok)", "เวลาที่ตรวจพบ")
+    reject_id: str = col(
+        "Hash of the raw record (key)",
+        "รหัสรายการ",
+        thai_description="ค่าแฮช (hash) ของรายการข้อมูลดิบ (คีย์ของแถว)",
+    )
+    ticket_id: str | None = col(
+        "Ticket id, when the record had one", "เลขที่เรื่อง", thai_description="เลขที่เรื่อง (ถ้ารายการนั้นมี)"
+    )
+    reason: str = col(
+        "Why the record was rejected", "เหตุผล", thai_description="เหตุผลที่รายการไม่ผ่านการตรวจสอบ"
+    )
+    source: str = col(
+        "Feed and page the record came from",
+        "แหล่งข้อมูล",
+        thai_description="ฟีด (feed) และหน้า (page) ที่รายการนี้มาจาก",
+    )
+    raw_json: str = col(
+        "The record as received", "ข้อมูลดิบ", thai_description="ข้อมูลของรายการตามที่ได้รับมา"
+    )
+    rejected_at: datetime = col(
+        "When it was rejected (Asia/Bangkok)",
+        "เวลาที่ตรวจพบ",
+        thai_description="เวลาที่รายการไม่ผ่านการตรวจสอบ ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
 
 
 class SyncRow(Row):
@@ -192,8 +332,18 @@ class SyncRow(Row):
     terminal continue from the same cursor (``etl.traffy.incremental``).
     """
 
-    key: str = col("State key: district, feed, cursor, covered_since, records_per_day", "คีย์")
-    value: str | None = col("The key's value as text (ISO dates, Asia/Bangkok)", "ค่า")
+    key: str = col(
+        "State key: district, feed, cursor, covered_since, records_per_day",
+        "คีย์",
+        thai_description=(
+            "คีย์ของสถานะการซิงก์: district, feed, cursor, covered_since หรือ records_per_day"
+        ),
+    )
+    value: str | None = col(
+        "The key's value as text (ISO dates, Asia/Bangkok)",
+        "ค่า",
+        thai_description="ค่าของคีย์เป็นข้อความ (วันที่รูปแบบ ISO ตามเวลากรุงเทพฯ Asia/Bangkok)",
+    )
 
 
 @dataclass(frozen=True)
@@ -281,25 +431,53 @@ RUNS_TAB = "_runs"
 class StateRow(Row):
     """One setting of the sink (tab ``_state``), key and value as text."""
 
-    key: str = col("Setting name", "ชื่อ")
-    value: str | None = col("Setting value", "ค่า")
+    key: str = col("Setting name", "ชื่อ", thai_description="ชื่อการตั้งค่า")
+    value: str | None = col("Setting value", "ค่า", thai_description="ค่าของการตั้งค่า")
 
 
 class RunRow(Row):
     """One row per pipeline run (tab ``_runs``)."""
 
-    run_id: str = col("Run id", "รหัสการรัน")
-    started_at: datetime = col("Run start (Asia/Bangkok)", "เริ่ม")
-    finished_at: datetime = col("Run end (Asia/Bangkok)", "สิ้นสุด")
-    outcome: str = col("ok, or the error class", "ผลลัพธ์")
-    tickets_fetched: int = col("Tickets fetched from Traffy", "จำนวนเรื่องที่ดึง")
-    rejects: int = col("Records rejected by validation", "รายการที่ถูกปฏิเสธ")
-    inserted: int = col("Rows inserted, all tabs", "แถวที่เพิ่ม")
-    updated: int = col("Rows updated, all tabs", "แถวที่แก้ไข")
-    deleted: int = col("Rows deleted, all tabs", "แถวที่ลบ")
-    per_tab: str = col("tab: +inserted ~updated -deleted, per tab", "รายละเอียดต่อแท็บ")
-    api_calls: int = col("Sheets API requests", "จำนวนคำขอ API")
-    message: str | None = col("Error message, if any", "ข้อความ")
+    run_id: str = col("Run id", "รหัสการรัน", thai_description="รหัสของการรัน")
+    started_at: datetime = col(
+        "Run start (Asia/Bangkok)",
+        "เริ่ม",
+        thai_description="เวลาเริ่มการรัน ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    finished_at: datetime = col(
+        "Run end (Asia/Bangkok)",
+        "สิ้นสุด",
+        thai_description="เวลาสิ้นสุดการรัน ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    outcome: str = col(
+        "ok, or the error class", "ผลลัพธ์", thai_description="ok หรือชื่อประเภทข้อผิดพลาด (error class)"
+    )
+    tickets_fetched: int = col(
+        "Tickets fetched from Traffy", "จำนวนเรื่องที่ดึง", thai_description="จำนวนเรื่องที่ดึงจาก Traffy"
+    )
+    rejects: int = col(
+        "Records rejected by validation",
+        "รายการที่ถูกปฏิเสธ",
+        thai_description="จำนวนรายการที่ไม่ผ่านการตรวจสอบความถูกต้อง",
+    )
+    inserted: int = col(
+        "Rows inserted, all tabs", "แถวที่เพิ่ม", thai_description="จำนวนแถวที่เพิ่ม รวมทุกแท็บ"
+    )
+    updated: int = col(
+        "Rows updated, all tabs", "แถวที่แก้ไข", thai_description="จำนวนแถวที่แก้ไข รวมทุกแท็บ"
+    )
+    deleted: int = col("Rows deleted, all tabs", "แถวที่ลบ", thai_description="จำนวนแถวที่ลบ รวมทุกแท็บ")
+    per_tab: str = col(
+        "tab: +inserted ~updated -deleted, per tab",
+        "รายละเอียดต่อแท็บ",
+        thai_description="จำนวนแถวแยกตามแท็บ ในรูปแบบ tab: +inserted ~updated -deleted",
+    )
+    api_calls: int = col(
+        "Sheets API requests", "จำนวนคำขอ API", thai_description="จำนวนคำขอ Sheets API"
+    )
+    message: str | None = col(
+        "Error message, if any", "ข้อความ", thai_description="ข้อความแสดงข้อผิดพลาด (ถ้ามี)"
+    )
 
 
 STATE = TabSpec(STATE_TAB, StateRow, ("key",), for_looker=False)
@@ -315,18 +493,56 @@ class ActionRow(Row):
     rows are found by ticket id and columns by header name.
     """
 
-    ticket_id: str = col("Traffy ticket id (key)", "เลขที่เรื่อง")
-    created_at: datetime = col("When the ticket was reported (Asia/Bangkok)", "วันเวลาที่แจ้ง")
-    state: str = col("Current Traffy state, in Thai", "สถานะ")
-    section: str | None = col("Sections (ฝ่าย) the ticket was routed to", "ฝ่ายที่รับเรื่อง")
-    traffy_url: str = col("The ticket's public Traffy page", "ลิงก์ Traffy")
-    photo_url: str | None = col("Photo at reporting time", "รูปที่แจ้ง")
-    responsible_section: str | None = col("Section staff assigned (staff)", "ฝ่ายผู้รับผิดชอบ")
-    action_taken: str | None = col("What was done (staff)", "การดำเนินการ")
-    fixed_on: date | None = col("Date the problem was fixed (staff)", "วันที่แก้ไขเสร็จ")
-    before_photo_url: str | None = col("Photo before the fix (staff)", "รูปก่อนแก้ไข")
-    after_photo_url: str | None = col("Photo after the fix (staff)", "รูปหลังแก้ไข")
-    note: str | None = col("Staff note", "หมายเหตุ")
+    ticket_id: str = col(
+        "Traffy ticket id (key)",
+        "เลขที่เรื่อง",
+        thai_description="เลขที่เรื่องร้องเรียนของ Traffy (คีย์ของแถว)",
+    )
+    created_at: datetime = col(
+        "When the ticket was reported (Asia/Bangkok)",
+        "วันเวลาที่แจ้ง",
+        thai_description="วันที่และเวลาที่แจ้งเรื่อง ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    state: str = col(
+        "Current Traffy state, in Thai",
+        "สถานะ",
+        thai_description="สถานะปัจจุบันของเรื่องใน Traffy เป็นภาษาไทย",
+    )
+    section: str | None = col(
+        "Sections (ฝ่าย) the ticket was routed to", "ฝ่ายที่รับเรื่อง", thai_description="ฝ่ายที่ได้รับเรื่องนี้"
+    )
+    traffy_url: str = col(
+        "The ticket's public Traffy page",
+        "ลิงก์ Traffy",
+        thai_description="หน้าเว็บสาธารณะของเรื่องใน Traffy",
+    )
+    photo_url: str | None = col(
+        "Photo at reporting time", "รูปที่แจ้ง", thai_description="รูปภาพเมื่อแจ้งเรื่อง"
+    )
+    responsible_section: str | None = col(
+        "Section staff assigned (staff)",
+        "ฝ่ายผู้รับผิดชอบ",
+        thai_description="ฝ่ายที่เจ้าหน้าที่มอบหมายให้รับผิดชอบ (เจ้าหน้าที่บันทึก)",
+    )
+    action_taken: str | None = col(
+        "What was done (staff)", "การดำเนินการ", thai_description="สิ่งที่ได้ดำเนินการ (เจ้าหน้าที่บันทึก)"
+    )
+    fixed_on: date | None = col(
+        "Date the problem was fixed (staff)",
+        "วันที่แก้ไขเสร็จ",
+        thai_description="วันที่แก้ไขปัญหาเสร็จ (เจ้าหน้าที่บันทึก)",
+    )
+    before_photo_url: str | None = col(
+        "Photo before the fix (staff)",
+        "รูปก่อนแก้ไข",
+        thai_description="รูปภาพก่อนดำเนินการ (เจ้าหน้าที่บันทึก)",
+    )
+    after_photo_url: str | None = col(
+        "Photo after the fix (staff)",
+        "รูปหลังแก้ไข",
+        thai_description="รูปภาพหลังดำเนินการ (เจ้าหน้าที่บันทึก)",
+    )
+    note: str | None = col("Staff note", "หมายเหตุ", thai_description="หมายเหตุของเจ้าหน้าที่")
 
 
 ACTIONS = TabSpec("actions", ActionRow, ("ticket_id",))
@@ -391,28 +607,68 @@ KpiMonthlyByOrgRow = _breakdown(
     "KpiMonthlyByOrgRow",
     "One row per creation month and agency (tab ``kpi_monthly_by_org``); a ticket "
     "routed to several agencies counts under each.",
-    organization=(str, col("Agency or section the tickets were routed to (key)", "หน่วยงาน")),
-    is_section=(bool, col("True for a section (ฝ่าย) of the district office", "เป็นฝ่ายของเขต")),
+    organization=(
+        str,
+        col(
+            "Agency or section the tickets were routed to (key)",
+            "หน่วยงาน",
+            thai_description="หน่วยงานหรือฝ่ายที่ได้รับเรื่อง (คีย์ของแถว)",
+        ),
+    ),
+    is_section=(
+        bool,
+        col(
+            "True for a section (ฝ่าย) of the district office",
+            "เป็นฝ่ายของเขต",
+            thai_description="True เมื่อเป็นฝ่ายของสำนักงานเขต",
+        ),
+    ),
 )
 KpiMonthlyByTypeRow = _breakdown(
     "KpiMonthlyByTypeRow",
     "One row per creation month and complaint type (tab ``kpi_monthly_by_type``); a "
     "ticket of several types counts under each.",
-    type=(str, col("Complaint type (key); ไม่ระบุ when the ticket has none", "ประเภทปัญหา")),
+    type=(
+        str,
+        col(
+            "Complaint type (key); ไม่ระบุ when the ticket has none",
+            "ประเภทปัญหา",
+            thai_description="ประเภทปัญหา (คีย์ของแถว) ใช้ “ไม่ระบุ” เมื่อเรื่องไม่มีประเภทปัญหา",
+        ),
+    ),
 )
 KpiMonthlyBySubdistrictRow = _breakdown(
     "KpiMonthlyBySubdistrictRow",
     "One row per creation month and sub-district (tab ``kpi_monthly_by_subdistrict``).",
-    subdistrict=(str, col("Sub-district (แขวง) (key); ไม่ระบุ when unknown", "แขวง")),
+    subdistrict=(
+        str,
+        col(
+            "Sub-district (แขวง) (key); ไม่ระบุ when unknown",
+            "แขวง",
+            thai_description="แขวง (คีย์ของแถว) ใช้ “ไม่ระบุ” เมื่อไม่ทราบแขวง",
+        ),
+    ),
 )
 
 
 class OpenTicketRow(Row):
     """One row per ticket not yet finished (tab ``open_tickets``): the ageing view."""
 
-    ticket_id: str = col("Traffy ticket id (key)", "เลขที่เรื่อง")
-    created_at: datetime = col("When the ticket was reported (Asia/Bangkok)", "วันเวลาที่แจ้ง")
-    month: date = col("First day of the creation month (Asia/Bangkok)", "เดือนที่แจ้ง")
+    ticket_id: str = col(
+        "Traffy ticket id (key)",
+        "เลขที่เรื่อง",
+        thai_description="เลขที่เรื่องร้องเรียนของ Traffy (คีย์ของแถว)",
+    )
+    created_at: datetime = col(
+        "When the ticket was reported (Asia/Bangkok)",
+        "วันเวลาที่แจ้ง",
+        thai_description="วันที่และเวลาที่แจ้งเรื่อง ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
+    month: date = col(
+        "First day of the creation month (Asia/Bangkok)",
+        "เดือนที่แจ้ง",
+        thai_description="วันที่ 1 ของเดือนที่แจ้งเรื่อง ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
     age_days: int = col(
         "Whole days from created_at to as_of",
         "อายุเรื่อง (วัน)",
@@ -423,26 +679,72 @@ class OpenTicketRow(Row):
         "ช่วงอายุเรื่อง",
         thai_description="ช่วงอายุเรื่อง: 0-7, 8-30, 31-90 หรือ over 90 วัน",
     )
-    age_bucket_order: int = col("1-4, to sort the age bands from youngest", "ลำดับช่วงอายุ")
-    state: str = col("Current Traffy state, in Thai", "สถานะ")
-    state_group: str = col("waiting, in_progress, forwarded, following or unknown", "กลุ่มสถานะ")
-    sections: str | None = col("Sections (ฝ่าย) of the district office", "ฝ่ายที่รับผิดชอบ")
-    types: str | None = col("Complaint types, comma separated", "ประเภทปัญหา")
-    subdistrict: str | None = col("Sub-district (แขวง)", "แขวง")
-    description: str | None = col("The citizen's complaint text", "รายละเอียด")
-    latlong: str | None = col("'lat,lon' text for Looker Studio's Geo type", "พิกัด")
-    photo_url: str | None = col("Photo at reporting time (Looker Studio Image)", "รูปที่แจ้ง")
-    traffy_url: str = col("The ticket's public Traffy page", "ลิงก์ Traffy")
-    as_of: datetime = col("The sync time the ages are counted to (Asia/Bangkok)", "ข้อมูล ณ วันที่")
+    age_bucket_order: int = col(
+        "1-4, to sort the age bands from youngest",
+        "ลำดับช่วงอายุ",
+        thai_description="ลำดับ 1-4 สำหรับเรียงช่วงอายุเรื่องจากน้อยไปมาก",
+    )
+    state: str = col(
+        "Current Traffy state, in Thai",
+        "สถานะ",
+        thai_description="สถานะปัจจุบันของเรื่องใน Traffy เป็นภาษาไทย",
+    )
+    state_group: str = col(
+        "waiting, in_progress, forwarded, following or unknown",
+        "กลุ่มสถานะ",
+        thai_description="กลุ่มสถานะ: waiting, in_progress, forwarded, following หรือ unknown",
+    )
+    sections: str | None = col(
+        "Sections (ฝ่าย) of the district office", "ฝ่ายที่รับผิดชอบ", thai_description="ฝ่ายของสำนักงานเขต"
+    )
+    types: str | None = col(
+        "Complaint types, comma separated",
+        "ประเภทปัญหา",
+        thai_description="ประเภทปัญหาของเรื่อง คั่นด้วยเครื่องหมายจุลภาค (,)",
+    )
+    subdistrict: str | None = col("Sub-district (แขวง)", "แขวง", thai_description="แขวงของเรื่อง")
+    description: str | None = col(
+        "The citizen's complaint text", "รายละเอียด", thai_description="ข้อความร้องเรียนของประชาชน"
+    )
+    latlong: str | None = col(
+        "'lat,lon' text for Looker Studio's Geo type",
+        "พิกัด",
+        thai_description="ข้อความ 'lat,lon' สำหรับชนิดข้อมูล Geo ของ Looker Studio",
+    )
+    photo_url: str | None = col(
+        "Photo at reporting time (Looker Studio Image)",
+        "รูปที่แจ้ง",
+        thai_description="รูปภาพเมื่อแจ้งเรื่อง (ชนิดข้อมูล Image ของ Looker Studio)",
+    )
+    traffy_url: str = col(
+        "The ticket's public Traffy page",
+        "ลิงก์ Traffy",
+        thai_description="หน้าเว็บสาธารณะของเรื่องใน Traffy",
+    )
+    as_of: datetime = col(
+        "The sync time the ages are counted to (Asia/Bangkok)",
+        "ข้อมูล ณ วันที่",
+        thai_description="เวลาของการซิงก์ที่ใช้นับอายุเรื่อง ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
 
 
 class StatusHistoryRow(Row):
     """One row each time a sync sees a ticket in a new state (tab ``status_history``)."""
 
-    ticket_id: str = col("Traffy ticket id (key with observed_at)", "เลขที่เรื่อง")
-    state: str = col("The state the sync saw, in Thai", "สถานะ")
-    state_group: str = col("Its state group", "กลุ่มสถานะ")
-    observed_at: datetime = col("The sync that first saw this state (Asia/Bangkok)", "เวลาที่พบ")
+    ticket_id: str = col(
+        "Traffy ticket id (key with observed_at)",
+        "เลขที่เรื่อง",
+        thai_description="เลขที่เรื่องร้องเรียนของ Traffy (คีย์ของแถว ร่วมกับ observed_at)",
+    )
+    state: str = col(
+        "The state the sync saw, in Thai", "สถานะ", thai_description="สถานะที่การซิงก์พบ เป็นภาษาไทย"
+    )
+    state_group: str = col("Its state group", "กลุ่มสถานะ", thai_description="กลุ่มสถานะของสถานะนั้น")
+    observed_at: datetime = col(
+        "The sync that first saw this state (Asia/Bangkok)",
+        "เวลาที่พบ",
+        thai_description="เวลาของการซิงก์ที่พบสถานะนี้เป็นครั้งแรก ตามเวลากรุงเทพฯ (Asia/Bangkok)",
+    )
 
 
 KpiSnapshotRow: type[Row] = create_model(
@@ -468,27 +770,81 @@ class MetaRow(Row):
         "ปรับปรุงข้อมูลล่าสุด",
         thai_description=("เวลาที่ซิงก์ข้อมูลสำเร็จครั้งล่าสุด (เวลาประเทศไทย) ใช้แสดงความสดใหม่ของข้อมูล"),
     )
-    district: str = col("District synced, without prefix", "เขต")
-    since: date | None = col("First creation date of the last sync", "แจ้งตั้งแต่วันที่")
-    until: date | None = col("Last creation date of the last sync", "แจ้งถึงวันที่")
-    tickets: int = col("Tickets written by the last sync", "จำนวนเรื่อง")
-    rejected: int = col("Invalid records quarantined by the last sync", "รายการที่ไม่ผ่านการตรวจสอบ")
-    etl_version: str = col("traffy-etl version that wrote the tabs", "รุ่นโปรแกรม")
+    district: str = col(
+        "District synced, without prefix", "เขต", thai_description="เขตที่ซิงก์ข้อมูล ไม่มีคำนำหน้า “เขต”"
+    )
+    since: date | None = col(
+        "First creation date of the last sync",
+        "แจ้งตั้งแต่วันที่",
+        thai_description="วันที่แจ้งเรื่องวันแรกของการซิงก์ครั้งล่าสุด",
+    )
+    until: date | None = col(
+        "Last creation date of the last sync",
+        "แจ้งถึงวันที่",
+        thai_description="วันที่แจ้งเรื่องวันสุดท้ายของการซิงก์ครั้งล่าสุด",
+    )
+    tickets: int = col(
+        "Tickets written by the last sync",
+        "จำนวนเรื่อง",
+        thai_description="จำนวนเรื่องที่การซิงก์ครั้งล่าสุดบันทึก",
+    )
+    rejected: int = col(
+        "Invalid records quarantined by the last sync",
+        "รายการที่ไม่ผ่านการตรวจสอบ",
+        thai_description="จำนวนรายการที่ไม่ผ่านการตรวจสอบและถูกแยกเก็บไว้ในการซิงก์ครั้งล่าสุด",
+    )
+    etl_version: str = col(
+        "traffy-etl version that wrote the tabs",
+        "รุ่นโปรแกรม",
+        thai_description="รุ่นของ traffy-etl ที่เขียนแท็บเหล่านี้",
+    )
 
 
 class DictionaryRow(Row):
     """One row per column of every tab (tab ``dictionary``), written from ``schemas/``."""
 
-    tab: str = col("Tab id (key with column)", "ตาราง")
-    position: int = col("1-based column position in the tab", "ลำดับคอลัมน์")
-    column: str = col("Column header, stable ASCII snake_case", "คอลัมน์")
-    kind: str = col("text, int, float, bool, date or datetime", "ชนิดข้อมูล")
-    is_key: bool = col("True when the column is part of the row key", "เป็นคีย์")
-    label_th: str = col("Thai label for report headers", "ชื่อภาษาไทย")
-    description: str = col("What the column holds and how it is computed", "คำอธิบาย")
-    schema_version: int = col("Contract version the row describes", "รุ่นโครงสร้างข้อมูล")
+    tab: str = col(
+        "Tab id (key with column)", "ตาราง", thai_description="ชื่อแท็บ (คีย์ของแถว ร่วมกับ column)"
+    )
+    position: int = col(
+        "1-based column position in the tab",
+        "ลำดับคอลัมน์",
+        thai_description="ลำดับของคอลัมน์ในแท็บ เริ่มนับจาก 1",
+    )
+    column: str = col(
+        "Column header, stable ASCII snake_case",
+        "คอลัมน์",
+        thai_description="หัวคอลัมน์ เป็นชื่อ ASCII แบบ snake_case ที่ไม่เปลี่ยนแปลง",
+    )
+    kind: str = col(
+        "text, int, float, bool, date or datetime",
+        "ชนิดข้อมูล",
+        thai_description="ชนิดข้อมูล: text, int, float, bool, date หรือ datetime",
+    )
+    is_key: bool = col(
+        "True when the column is part of the row key",
+        "เป็นคีย์",
+        thai_description="True เมื่อคอลัมน์เป็นส่วนหนึ่งของคีย์ของแถว",
+    )
+    label_th: str = col(
+        "Thai label for report headers",
+        "ชื่อภาษาไทย",
+        thai_description="ชื่อภาษาไทยสำหรับหัวตารางในรายงาน",
+    )
+    description: str = col(
+        "What the column holds and how it is computed, in English",
+        "คำอธิบาย",
+        thai_description="ข้อมูลที่คอลัมน์เก็บและวิธีคำนวณ เป็นภาษาอังกฤษ",
+    )
+    schema_version: int = col(
+        "Contract version the row describes",
+        "รุ่นโครงสร้างข้อมูล",
+        thai_description="รุ่นโครงสร้างข้อมูลที่แถวนี้อธิบาย",
+    )
     description_th: str | None = col(
-        "The formula in Thai, for the measures; empty for plain columns", "คำอธิบาย (ภาษาไทย)"
+        "The same in Thai: what the column holds and, for the measures, the formula",
+        "คำอธิบาย (ภาษาไทย)",
+        thai_description="คำอธิบายเดียวกันเป็นภาษาไทย: ข้อมูลที่คอลัมน์เก็บ และสูตรคำนวณสำหรับตัวชี้วัด",
     )
 
 

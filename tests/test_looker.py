@@ -85,6 +85,8 @@ def test_dictionary_describes_every_column_from_the_schema_files() -> None:
                 "days_to_finish_median", "days_to_finish_p90", "reopened", "reopened_ratio",
                 "rated", "star_mean"]  # fmt: skip
     assert kpi.loc[measures, "description_th"].notna().all(), "every measure's formula in Thai"
+    untranslated = dictionary.loc[dictionary["description_th"].isna(), ["tab", "column"]]
+    assert untranslated.empty, f"columns without a Thai description: {untranslated.values.tolist()}"
     assert "ปัดครึ่งขึ้น" in kpi.loc["in_progress_pct", "description_th"]
     assert "x 100 / total" in kpi.loc["in_progress_pct", "description"]
     assert kpi.loc["month", "is_key"]
