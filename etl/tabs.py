@@ -110,7 +110,9 @@ class ComplaintRow(Row):
         thai_description="ข้อความ 'lat,lon' สำหรับชนิดข้อมูล Geo ของ Looker Studio",
     )
     photo_url: str | None = col(
-        "Photo at reporting time", "รูปก่อนแก้ไข", thai_description="รูปภาพเมื่อแจ้งเรื่อง"
+        "Photo at reporting time",
+        "รูปก่อนแก้ไข",
+        thai_description="รูปภาพที่แนบมาเมื่อแจ้งเรื่อง (สภาพก่อนแก้ไข)",
     )
     after_photo_url: str | None = col(
         "Photo (or video) after the fix",
@@ -768,7 +770,9 @@ class MetaRow(Row):
     last_sync: datetime = col(
         "When the last successful sync ran (Asia/Bangkok)",
         "ปรับปรุงข้อมูลล่าสุด",
-        thai_description=("เวลาที่ซิงก์ข้อมูลสำเร็จครั้งล่าสุด (เวลาประเทศไทย) ใช้แสดงความสดใหม่ของข้อมูล"),
+        thai_description=(
+            "เวลาที่ซิงก์ข้อมูลสำเร็จครั้งล่าสุด ตามเวลากรุงเทพฯ (Asia/Bangkok) ใช้แสดงความสดใหม่ของข้อมูล"
+        ),
     )
     district: str = col(
         "District synced, without prefix", "เขต", thai_description="เขตที่ซิงก์ข้อมูล ไม่มีคำนำหน้า “เขต”"
