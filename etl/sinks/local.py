@@ -204,19 +204,20 @@ def csv_chunks(
     (missing as empty, quoted exactly where the ``csv`` writer quotes) and each row is one
     ``str.join``: a fifth of the time.
     """
-    names = [column.name for column in spec.columns]
-    kinds = {column.name: column.kind for column in spec.columns}
     if header:
-        yield ",".join(_quoted(names)) + "\n"
-    for start in range(0, len(frame), CHUNK_ROWS):
-        chunk = frame.iloc[start : start + CHUNK_ROWS]
-        cells = [_cells(chunk[name], kinds[name]) for name in names]
+        yield ",".join(_quoted(spec.column_names)) + "\n"
+    for cells in _chunk_cells(spec, frame):
         if rows is None:
             yield "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
         else:
-            texts = list(map(",".join, zip(*cells, strict=True)))
-            rows.add(texts, cells)
-            yield "\n".join(texts) + "\n"
+            yield "\n".join(rows.add(cells)) + "\n"
+
+
+def _chunk_cells(spec: TabSpec, frame: pd.DataFrame) -> Iterator[list[list[str]]]:
+    """Each chunk's columns as their CSV cell texts, in the tab's column order."""
+    for start in range(0, len(frame), CHUNK_ROWS):
+        chunk = frame.iloc[start : start + CHUNK_ROWS]
+        yield [_cells(chunk[column.name], column.kind) for column in spec.columns]
 
 
 class RowTexts:
@@ -229,26 +230,28 @@ class RowTexts:
     """
 
     def __init__(self, spec: TabSpec) -> None:
-        names = [column.name for column in spec.columns]
-        self._key_at = [names.index(name) for name in spec.key]
+        self._key_at = [spec.column_names.index(name) for name in spec.key]
         self._keys: list[int] = []
         self._rows: list[int] = []
 
     @classmethod
     def of(cls, spec: TabSpec, frame: pd.DataFrame) -> RowHashes:
-        """The hashes of ``frame`` as it would be written (the text is not kept)."""
+        """The hashes of ``frame`` as it would be written (no chunk text is joined)."""
         rows = cls(spec)
-        for _ in csv_chunks(spec, frame, header=False, rows=rows):
-            pass
+        for cells in _chunk_cells(spec, frame):
+            rows.add(cells)
         return rows.hashes()
 
-    def add(self, texts: list[str], cells: list[list[str]]) -> None:
+    def add(self, cells: list[list[str]]) -> list[str]:
+        """Hash a chunk's rows (given as its columns' cells); returns the rows' texts."""
+        texts = list(map(",".join, zip(*cells, strict=True)))
         self._rows.extend(map(hash, texts))
         keys = [cells[at] for at in self._key_at]
         if len(keys) == 1:
             self._keys.extend(map(hash, keys[0]))
         else:  # a separator no cell holds unquoted: keys ("a,b", "c") and ("a", "b,c") differ
             self._keys.extend(map(hash, map("\n".join, zip(*keys, strict=True))))
+        return texts
 
     def hashes(self) -> RowHashes:
         return np.array(self._keys, dtype=np.int64), np.array(self._rows, dtype=np.int64)
@@ -291,17 +294,17 @@ def _text_cells(values: pd.Series) -> list[str]:
     try:
         joined = _SEPARATOR.join(cells)
     except TypeError:  # missing values (blanked here) or values that are not text
-        missing = pd.isna(objects)
         blanked = objects.copy()
-        blanked[missing] = ""
-        cells = blanked.tolist()
+        blanked[pd.isna(objects)] = ""
+        blanks = blanked.tolist()
         try:
-            joined = _SEPARATOR.join(cells)
+            joined = _SEPARATOR.join(blanks)
         except TypeError:  # not text: the writer's str or repr, cell by cell
-            return _quoted(objects.tolist())
+            return _quoted(cells)
+        objects, cells = blanked, blanks
     if not _needs_quotes(joined):
         return cells
-    codes, distinct = pd.factorize(np.asarray(cells, dtype=object))
+    codes, distinct = pd.factorize(objects)  # the array at hand, not the list again
     if 4 * len(distinct) > len(cells):
         return _quoted(cells)
     quoted = np.asarray(_quoted(distinct.tolist()), dtype=object)
