@@ -21,7 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from etl.districts import district_named
 from etl.errors import ConfigError
+from etl.shipped import shipped_config
 
 STATE_GROUPS = (
     "waiting",
@@ -36,11 +38,8 @@ STATE_GROUPS = (
 
 
 def default_config_path() -> Path:
-    """The shipped defaults: the repository's file, else the copy in the wheel."""
-    repo_copy = Path(__file__).resolve().parent.parent / "config" / "default.toml"
-    if repo_copy.is_file():
-        return repo_copy
-    return Path(__file__).resolve().parent / "default.toml"
+    """The shipped defaults (``config/default.toml``)."""
+    return shipped_config("default.toml")
 
 
 class Settings(BaseSettings):
@@ -94,10 +93,13 @@ class Settings(BaseSettings):
 
     @field_validator("district")
     @classmethod
-    def _strip_prefix(cls, value: str) -> str:
-        """Accept ``เขตสวนหลวง`` as well as ``สวนหลวง``: Traffy stores the bare name."""
-        value = value.strip()
-        return value.removeprefix("เขต").strip() or value
+    def _bangkok_district(cls, value: str) -> str:
+        """One of Bangkok's 50, as Traffy writes it (``เขตสวนหลวง`` -> ``สวนหลวง``).
+
+        Raises ``UnknownDistrict`` (not a ValueError, so pydantic lets it through
+        as the one-line usage error it is).
+        """
+        return district_named(value).name
 
     @field_validator("state_groups")
     @classmethod
