@@ -219,6 +219,7 @@ def staff_fixes(previous: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
 
 TABS_READ = (
     *stored.TABS_READ, *HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets", ACTIONS.name,
+    "kpi_monthly_by_district",
 )  # fmt: skip
 """Everything a run reads back from the sink before writing (one read in Sheets)."""
 
@@ -446,9 +447,11 @@ def _publish(
     dry_run: bool,
     run: _Run,
     progress: Progress | None = None,
+    extra_tabs: Mapping[str, pd.DataFrame] | None = None,
 ) -> SyncResult:
     """Transform the merged complaints (canonical frame) into every tab and write them
-    in one load."""
+    in one load. ``extra_tabs``: tabs built elsewhere, written with the rest (the city
+    comparison of ``etl.city``)."""
     if progress:
         progress.stage("transform")
     started = time.perf_counter()
@@ -470,6 +473,7 @@ def _publish(
     tabs["rejects"] = transform.carry_stamps(
         tabs["rejects"], previous.get("rejects"), ["reject_id"], "rejected_at"
     )
+    tabs.update(extra_tabs or {})
     tabs[stored.SYNC_TAB] = state.to_frame()
     stages["transform"] = time.perf_counter() - started
 

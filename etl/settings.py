@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from etl.districts import district_named
+from etl.districts import bangkok, district_named
 from etl.errors import ConfigError
 from etl.shipped import shipped_config
 
@@ -35,6 +35,10 @@ STATE_GROUPS = (
     "unknown",
 )
 """Every state group, in the order reports show them."""
+
+
+ALL_DISTRICTS = "all"
+"""``--district all``: every Bangkok district from one extraction (``etl.city``)."""
 
 
 def default_config_path() -> Path:
@@ -90,16 +94,33 @@ class Settings(BaseSettings):
     sheets_retry_backoff_max: float = Field(default=64.0, ge=0)
     sheets_max_request_bytes: int = Field(default=2_000_000, ge=10_000)
     sheets_lock_minutes: float = Field(default=30.0, gt=0)
+    spreadsheets: dict[str, str] = Field(default_factory=dict)
+    """District -> spreadsheet id, for a run serving several districts (``[spreadsheets]``,
+    or ``ETL_SPREADSHEETS`` as a JSON object)."""
+    sheets_requests_per_minute: int = Field(default=50, ge=1)
+    rank_min_tickets: int = Field(default=30, ge=0)
 
     @field_validator("district")
     @classmethod
     def _bangkok_district(cls, value: str) -> str:
-        """One of Bangkok's 50, as Traffy writes it (``เขตสวนหลวง`` -> ``สวนหลวง``).
+        """One of Bangkok's 50, as Traffy writes it (``เขตสวนหลวง`` -> ``สวนหลวง``);
+        or several served by one run: ``all``, or a comma list (kept as the names
+        joined by commas, see ``served_districts``).
 
         Raises ``UnknownDistrict`` (not a ValueError, so pydantic lets it through
         as the one-line usage error it is).
         """
-        return district_named(value).name
+        if value.strip().casefold() == ALL_DISTRICTS:
+            return ALL_DISTRICTS
+        names = [district_named(part).name for part in value.split(",") if part.strip()]
+        return ",".join(dict.fromkeys(names)) or district_named(value).name
+
+    @field_validator("spreadsheets")
+    @classmethod
+    def _spreadsheets_by_district(cls, value: dict[str, str]) -> dict[str, str]:
+        """Keys are district names (with or without ``เขต``, or English): stored as Traffy
+        writes them, so a typo is refused like one in ``district``."""
+        return {district_named(name).name: sid.strip() for name, sid in value.items()}
 
     @field_validator("state_groups")
     @classmethod
@@ -142,6 +163,21 @@ class Settings(BaseSettings):
                 f"warn_invalid_share ({self.warn_invalid_share}) must not exceed "
                 f"max_invalid_share ({self.max_invalid_share})"
             )
+        return self
+
+    @property
+    def served_districts(self) -> tuple[str, ...]:
+        """The districts this run serves: one, a comma list, or all 50 (``all``)."""
+        if self.district == ALL_DISTRICTS:
+            return tuple(d.name for d in bangkok())
+        return tuple(self.district.split(","))
+
+    @model_validator(mode="after")
+    def _spreadsheet_of_the_district(self) -> Settings:
+        """A single district listed in ``[spreadsheets]`` writes there without
+        ``spreadsheet_id`` (one config file serves a city-wide and a one-district run)."""
+        if not self.spreadsheet_id and self.district in self.spreadsheets:
+            self.spreadsheet_id = self.spreadsheets[self.district]
         return self
 
     def state_group_of(self) -> dict[str, str]:

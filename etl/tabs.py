@@ -653,6 +653,53 @@ KpiMonthlyBySubdistrictRow = _breakdown(
 )
 
 
+CITY = "กรุงเทพมหานคร"
+"""The city-wide row of ``kpi_monthly_by_district``: Bangkok's 50 districts together."""
+
+KpiMonthlyByDistrictRow: type[Row] = create_model(
+    "KpiMonthlyByDistrictRow",
+    __base__=_breakdown(
+        "KpiMonthlyByDistrictMeasures",
+        "kpi_monthly's measures per month and district.",
+        district=(
+            str,
+            col(
+                f"District (เขต), without prefix (key); {CITY} for the 50 districts together",
+                "เขต",
+                thai_description=f"ชื่อเขต ไม่มีคำนำหน้า “เขต” (คีย์ของแถว) ใช้ “{CITY}” สำหรับทั้ง 50 เขตรวมกัน",
+            ),
+        ),
+    ),
+    __doc__="One row per creation month and Bangkok district, plus the city-wide row "
+    "(tab ``kpi_monthly_by_district``): the district against the city, with its rank. "
+    "Counted on Traffy's states and finish times (not the staff's ``fixed_on``, which "
+    "only the district's own spreadsheet holds).",
+    in_progress_rank=(
+        int | None,
+        col(
+            "The district's rank that month by in_progress_pct among the districts with at "
+            "least rank_min_tickets tickets: 1 is the smallest share still in progress; "
+            "ties share a rank (1, 1, 3). Empty for the city row and for a district with "
+            "fewer tickets",
+            "อันดับร้อยละกำลังดำเนินการ",
+            thai_description=(
+                "อันดับของเขตในเดือนนั้นตาม in_progress_pct ในบรรดาเขตที่มีเรื่องอย่างน้อย "
+                "rank_min_tickets เรื่อง: อันดับ 1 คือเขตที่มีสัดส่วนเรื่องกำลังดำเนินการน้อยที่สุด "
+                "ค่าเท่ากันได้อันดับเดียวกัน (1, 1, 3) ว่างสำหรับแถวกรุงเทพมหานครและเขตที่มีเรื่องน้อยกว่านั้น"
+            ),
+        ),
+    ),
+    districts_ranked=(
+        int,
+        col(
+            "How many districts were ranked that month (the 'of 50' of 'rank 12 of 50')",
+            "จำนวนเขตที่จัดอันดับ",
+            thai_description="จำนวนเขตที่ได้รับการจัดอันดับในเดือนนั้น (เช่น อันดับ 12 จาก 50 เขต)",
+        ),
+    ),
+)
+
+
 class OpenTicketRow(Row):
     """One row per ticket not yet finished (tab ``open_tickets``): the ageing view."""
 
@@ -862,6 +909,7 @@ TABS.update(
                 "kpi_monthly_by_subdistrict", KpiMonthlyBySubdistrictRow, ("month", "subdistrict")
             ),
             TabSpec("open_tickets", OpenTicketRow, ("ticket_id",)),
+            TabSpec("kpi_monthly_by_district", KpiMonthlyByDistrictRow, ("month", "district")),
             TabSpec("status_history", StatusHistoryRow, ("ticket_id", "observed_at")),
             TabSpec("kpi_snapshots", KpiSnapshotRow, ("month", "as_of")),
             TabSpec("meta", MetaRow, ("schema_version",)),
