@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from etl import logs, looker, pipeline, schemas
+from etl import city, logs, looker, pipeline, schemas
 from etl import report as html_report
 from etl.errors import ConfigError, EtlError, ExitCode
 from etl.logs import LogFormat, Verbosity
@@ -29,7 +29,11 @@ app = typer.Typer(
 
 DistrictOpt = Annotated[
     str | None,
-    typer.Option("--district", help="Thai district name (default from config: สวนหลวง)."),
+    typer.Option(
+        "--district",
+        help="Thai district name (default from config: สวนหลวง); 'all' or a comma list "
+        "serves those districts from one extraction, each in its own output.",
+    ),
 ]
 SinceOpt = Annotated[
     datetime | None,
@@ -141,11 +145,22 @@ def sync(
             feed=feed,
             spreadsheet_id=spreadsheet_id,
         )
-        result = ui.run(
-            lambda progress: pipeline.run_sync(
-                settings, dry_run=dry_run, full_refresh=full_refresh, progress=progress
+        if len(settings.served_districts) > 1:
+            served = ui.run_city(
+                lambda progress: city.run_city_sync(
+                    settings, local_rest=out is not None, dry_run=dry_run,
+                    full_refresh=full_refresh, progress=progress,
+                )
+            )  # fmt: skip
+        else:
+            result = ui.run(
+                lambda progress: pipeline.run_sync(
+                    settings, dry_run=dry_run, full_refresh=full_refresh, progress=progress
+                )
             )
-        )
+    if len(settings.served_districts) > 1:
+        ui.finish_city(served)
+        return
     ui.finish(result, settings)
 
 
@@ -472,6 +487,26 @@ class _Ui:
             result = work(progress)
             progress.close(result.load.rows_written)
         return result
+
+    def run_city(self, work: Callable[[pipeline.Progress], city.CityResult]) -> city.CityResult:
+        """Run a city run (``etl.city``) with the progress display, a stage per district."""
+        progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
+        with progress:
+            result = work(progress)
+            progress.close()
+        return result
+
+    def finish_city(self, result: city.CityResult) -> None:
+        """A line per district and the totals; exit 1 naming each district that failed."""
+        self.result("\n".join(city.summary_lines(result)), result.to_dict())
+        if result.failed:
+            named = "; ".join(f"{d.district}: {d.error}" for d in result.failed)
+            self.error(
+                f"error: {len(result.failed)} of {len(result.districts)} districts were not "
+                f"published ({named}); the others were.",
+                ExitCode.FAILED,
+            )
+            raise typer.Exit(ExitCode.FAILED)
 
     def finish(self, result: pipeline.SyncResult, settings: Settings) -> None:
         """Print the summary on stdout; exit 3 when too many records were invalid."""

@@ -658,17 +658,18 @@ CITY = "กรุงเทพมหานคร"
 
 KpiMonthlyByDistrictRow: type[Row] = create_model(
     "KpiMonthlyByDistrictRow",
-    __base__=_breakdown(
-        "KpiMonthlyByDistrictMeasures",
-        "kpi_monthly's measures per month and district.",
-        district=(
-            str,
-            col(
-                f"District (เขต), without prefix (key); {CITY} for the 50 districts together",
-                "เขต",
-                thai_description=f"ชื่อเขต ไม่มีคำนำหน้า “เขต” (คีย์ของแถว) ใช้ “{CITY}” สำหรับทั้ง 50 เขตรวมกัน",
-            ),
+    __base__=Row,
+    **_fields(KpiMonthlyRow, ["month", "month_th"]),
+    district=(
+        str,
+        col(
+            f"District (เขต), without prefix (key); {CITY} for the 50 districts together",
+            "เขต",
+            thai_description=(f"ชื่อเขต ไม่มีคำนำหน้า “เขต” (คีย์ของแถว) ใช้ “{CITY}” สำหรับทั้ง 50 เขตรวมกัน"),
         ),
+    ),
+    **_fields(
+        KpiMonthlyRow, [n for n in KpiMonthlyRow.model_fields if n not in ("month", "month_th")]
     ),
     __doc__="One row per creation month and Bangkok district, plus the city-wide row "
     "(tab ``kpi_monthly_by_district``): the district against the city, with its rank. "

@@ -25,6 +25,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("ETL_RETRY_BACKOFF_INITIAL", "0.01")
     monkeypatch.setenv("ETL_RETRY_BACKOFF_MAX", "0.05")
+    # The fake spreadsheet has no quota: the shared limiter (sheets_quota) is tested
+    # with its own clock in test_city.py; here it must not make tests wait minutes.
+    monkeypatch.setenv("ETL_SHEETS_REQUESTS_PER_MINUTE", "100000")
     monkeypatch.chdir(tmp_path)
 
 

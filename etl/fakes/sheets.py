@@ -404,6 +404,7 @@ class FakeSheetsServer:
         self._lock = threading.RLock()
         self._spreadsheets: dict[str, Spreadsheet] = {}
         self._faults: list[_Fault] = []
+        self._denied: set[str] = set()
         self._rng = random.Random(4)
         self.stats = Stats()
         self._httpd: ThreadingHTTPServer | None = None
@@ -617,9 +618,16 @@ class FakeSheetsServer:
                 )
             )
 
+    def deny(self, spreadsheet_id: str) -> None:
+        """Answer every request for this spreadsheet 403, as Google does when it was
+        not shared with the service account."""
+        with self._lock:
+            self._denied.add(spreadsheet_id)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._denied.clear()
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -657,6 +665,9 @@ class FakeSheetsServer:
             except FakeApiError as e:
                 return e.code, _error_body(e.code, e.message), {}
             st.by_kind[kind] += 1
+            if sid in self._denied:
+                message = "The caller does not have permission"
+                return 403, _error_body(403, message), {}
             fault = self._take_fault(is_read)
             headers: dict[str, str] = {}
             if fault is not None:

@@ -21,6 +21,8 @@ from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
+from etl.sinks.sheets_quota import RequestLimiter
+
 GOOGLE_SHEETS_URL = "https://sheets.googleapis.com"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
@@ -98,9 +100,16 @@ class SheetsHTTPClient(HTTPClient):
     gives up. `calls` counts every HTTP request, retries included, by kind.
     """
 
-    def __init__(self, session: SheetsSession, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        session: SheetsSession,
+        policy: RetryPolicy | None = None,
+        limiter: RequestLimiter | None = None,
+    ) -> None:
         super().__init__(session.credentials, session)
         self.policy = policy or RetryPolicy()
+        self.limiter = limiter
+        """Shared by every sink of the process (``sheets_quota``): each attempt waits its turn."""
         self.calls: Counter[str] = Counter()
         self.set_timeout(session.default_timeout)
 
@@ -112,6 +121,8 @@ class SheetsHTTPClient(HTTPClient):
         kind = "read" if method.lower() == "get" else "write"
 
         def attempt() -> requests.Response:
+            if self.limiter is not None:
+                self.limiter.acquire()
             self.calls[kind] += 1
             return super(SheetsHTTPClient, self).request(method, endpoint, *args, **kwargs)
 

@@ -52,6 +52,7 @@ from etl.sinks.sheets_cells import (
     to_serial,
     wire,
 )
+from etl.sinks.sheets_quota import RequestLimiter, process_limiter
 from etl.tabs import (
     ACTION_REFERENCE_COLUMNS,
     ACTIONS,
@@ -142,12 +143,14 @@ class SheetsSink:
         lock_minutes: float = 30.0,
         dry_run: bool = False,
         clock: Callable[[], datetime] | None = None,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         self.spreadsheet_id = spreadsheet_id
         self.credential = credential or load_credential(None, api_url)
         self.http = SheetsHTTPClient(
             SheetsSession(self.credential.credentials, base_url=api_url, timeout=timeout),
             retry,
+            limiter,
         )
         self.names = {tab: (tab_names or {}).get(tab, tab) for tab in TABS}
         self.names[ACTIONS.name] = actions_tab
@@ -182,6 +185,7 @@ class SheetsSink:
             max_request_bytes=settings.sheets_max_request_bytes,
             lock_minutes=settings.sheets_lock_minutes,
             dry_run=dry_run,
+            limiter=process_limiter(settings.sheets_requests_per_minute),
         )
 
     @property
