@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ import requests
 from etl import ranking, transform
 from etl.districts import bangkok
 from etl.errors import ConfigError, EtlError
-from etl.models import BANGKOK
+from etl.models import BANGKOK, Reject
 from etl.pipeline import (
     Progress,
     SyncResult,
@@ -50,7 +51,7 @@ from etl.pipeline import (
 )
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, Sink
-from etl.traffy import ExtractInfo, Extraction, extract
+from etl.traffy import ExtractInfo, Extraction, extract, monthly_csv
 from etl.traffy.extract import FEEDS
 from etl.traffy.incremental import (
     SyncPlan,
@@ -195,16 +196,7 @@ def run_city_sync(
     started_run = time.perf_counter()
     now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
     since, until = default_window(settings, now.date())
-    outputs = dict(sinks) if sinks is not None else district_sinks(settings, local_rest=local_rest)
-    served = [
-        _Served(
-            name,
-            settings.model_copy(update={"district": name}),
-            outputs[name],
-            outcome=DistrictOutcome(name, outputs[name].description),
-        )
-        for name in settings.served_districts
-    ]
+    served = _served(settings, sinks, local_rest)
 
     for one in served:  # 1. each district's output and windows
         try:
@@ -237,12 +229,129 @@ def run_city_sync(
     # 3. each district's tickets, merged with its output's
     frame, rejects = extraction.frame, extraction.rejects
     del extraction  # the city's frame is split below; keep one copy of it, not two
-    rows = district_rows(frame, [one.name for one in planned])
     feed = FEEDS[settings.feed]
+    rows = _split(frame, rejects, info, planned, spans, feed.in_district, started, now, dry_run)
+    merged = [one for one in planned if one.complaints is not None]
+
+    # 4. the city comparison, then each district's tabs and load
+    comparison = _comparison(settings, frame, rows, merged, spans, until, now)
+    del frame
+    for one in merged:
+        _publish_district(one, comparison, info, spans, (since, until), now, dry_run, progress)
+    return CityResult(
+        [one.outcome for one in served], info, spans, time.perf_counter() - started_run
+    )
+
+
+def run_city_backfill(
+    settings: Settings,
+    *,
+    first_month: str,
+    last_month: str,
+    sinks: Mapping[str, Sink] | None = None,
+    local_rest: bool = False,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> CityResult:
+    """``run_backfill`` for every served district: each monthly file is read once.
+
+    The files hold all of Bangkok; each district keeps its own tickets, merged
+    with its output as ``run_backfill`` merges them.
+    """
+    started_run = time.perf_counter()
+    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
+    try:
+        month_list = monthly_csv.months(first_month, last_month)
+    except ValueError as error:
+        raise ConfigError(f"Invalid months (use YYYY-MM): {error}") from None
+    served = _served(settings, sinks, local_rest)
+    for one in served:
+        started = time.perf_counter()
+        try:
+            one.previous, one.state, one.kept = _read_stored(
+                one.sink, _Prefixed(progress, one.name)
+            )
+        except EtlError as error:
+            _fail(one, error, now, False)
+            continue
+        if one.state.district is not None and one.state.district != one.name:
+            one.kept, one.previous, one.state = None, {}, SyncState()
+        one.plan = SyncPlan("backfill", [])
+        one.stages["read"] = time.perf_counter() - started
+    planned = [one for one in served if one.plan is not None]
+
+    if progress:
+        progress.stage("extract")
+    started = time.perf_counter()
+    registration = {
+        "name": settings.backfill_name,
+        "org": settings.backfill_org,
+        "purpose": settings.backfill_purpose,
+        "email": settings.backfill_email,
+    }
+    try:
+        extraction = monthly_csv.extract_months(
+            make_client(settings, session),
+            month_list,
+            None,
+            registration,
+            concurrency=settings.concurrency,
+        )
+    except EtlError as error:
+        for one in planned:
+            _record_failure(one.sink, now, False, error)
+        raise
+    spans = list(extraction.windows)
+    for one in planned:
+        one.plan = SyncPlan("backfill", spans)
+    frame, rejects, info = extraction.frame, extraction.rejects, extraction.info
+    del extraction
+    rows = _split(frame, rejects, info, planned, spans, monthly_csv.in_district, started, now)
+    merged = [one for one in planned if one.complaints is not None]
+    comparison = _comparison(settings, frame, rows, merged, spans, spans[-1][1], now)
+    del frame
+    for one in merged:
+        window = (spans[0][0], spans[-1][1])
+        _publish_district(one, comparison, info, spans, window, now, False, progress, backfill=True)
+    return CityResult(
+        [one.outcome for one in served], info, spans, time.perf_counter() - started_run
+    )
+
+
+def _served(
+    settings: Settings, sinks: Mapping[str, Sink] | None, local_rest: bool
+) -> list[_Served]:
+    outputs = dict(sinks) if sinks is not None else district_sinks(settings, local_rest=local_rest)
+    return [
+        _Served(
+            name,
+            settings.model_copy(update={"district": name}),
+            outputs[name],
+            outcome=DistrictOutcome(name, outputs[name].description),
+        )
+        for name in settings.served_districts
+    ]
+
+
+def _split(
+    frame: pd.DataFrame,
+    rejects: Sequence[Reject],
+    info: ExtractInfo,
+    planned: Sequence[_Served],
+    spans: Sequence[tuple[date, date]],
+    in_district: Callable[[Any, str], bool],
+    started: float,
+    now: datetime,
+    dry_run: bool = False,
+) -> dict[str, np.ndarray]:
+    """Give each district its tickets and rejects of the city's extraction, merged with
+    its output's (``one.complaints``); a district refused here fails alone."""
+    rows = district_rows(frame, [one.name for one in planned])
     for one in planned:
         assert one.plan is not None
         mine = _within(frame.take(rows[one.name]), one.plan.spans, spans)
-        own_rejects = [r for r in rejects if feed.in_district(r.raw, one.name)]
+        own_rejects = [r for r in rejects if in_district(r.raw, one.name)]
         one.extraction = Extraction(
             mine.reset_index(drop=True),
             own_rejects,
@@ -260,16 +369,7 @@ def run_city_sync(
             )
         except EtlError as error:
             _fail(one, error, now, dry_run, one.extraction)
-    merged = [one for one in planned if one.complaints is not None]
-
-    # 4. the city comparison, then each district's tabs and load
-    comparison = _comparison(settings, frame, rows, merged, spans, until, now)
-    del frame
-    for one in merged:
-        _publish_district(one, comparison, info, spans, (since, until), now, dry_run, progress)
-    return CityResult(
-        [one.outcome for one in served], info, spans, time.perf_counter() - started_run
-    )
+    return rows
 
 
 def _plan(
@@ -402,8 +502,10 @@ def _publish_district(
     now: datetime,
     dry_run: bool,
     progress: Progress | None,
+    backfill: bool = False,
 ) -> None:
-    """The district's tabs and load, as ``run_sync`` does them, plus the comparison."""
+    """The district's tabs and load, as ``run_sync`` (or ``run_backfill``) does them,
+    plus the comparison."""
     assert one.plan is not None
     assert one.complaints is not None
     assert one.extraction is not None
@@ -418,11 +520,11 @@ def _publish_district(
         run.extraction = extraction
         first = min((f for f, _ in plan.spans), default=since)
         density = state.records_per_day
-        if plan.mode != "incremental" and plan.spans:
+        if plan.mode not in ("incremental", "backfill") and plan.spans:
             density = round(info.records / days_of(spans), 1)
         new_state = SyncState(
             district=one.name,
-            feed=settings.feed,
+            feed=(state.feed or settings.feed) if backfill else settings.feed,
             cursor=_newest(complaints, state.cursor),
             covered_since=min(first, state.covered_since or first),
             records_per_day=density,
@@ -435,11 +537,11 @@ def _publish_district(
             extract=extraction.info,
             load=LoadInfo(),
             plan=plan,
-            feed=settings.feed,
+            feed="csv" if backfill else settings.feed,
         )
         return _publish(
             settings, one.sink, complaints, extraction.rejects, one.previous, new_state, now,
-            dict(one.stages), result, dry_run, run, _Prefixed(progress, one.name),
+            dict(one.stages), result, dry_run and not backfill, run, _Prefixed(progress, one.name),
             extra_tabs={ranking.TAB: tab},
         )  # fmt: skip
 

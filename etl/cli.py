@@ -193,11 +193,22 @@ def backfill(
             out=out,
             spreadsheet_id=spreadsheet_id,
         )
-        result = ui.run(
-            lambda progress: pipeline.run_backfill(
-                settings, first_month=from_, last_month=to, progress=progress
+        if len(settings.served_districts) > 1:
+            served = ui.run_city(
+                lambda progress: city.run_city_backfill(
+                    settings, first_month=from_, last_month=to,
+                    local_rest=out is not None, progress=progress,
+                )
+            )  # fmt: skip
+        else:
+            result = ui.run(
+                lambda progress: pipeline.run_backfill(
+                    settings, first_month=from_, last_month=to, progress=progress
+                )
             )
-        )
+    if len(settings.served_districts) > 1:
+        ui.finish_city(served)
+        return
     ui.finish(result, settings)
 
 

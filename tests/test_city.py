@@ -110,6 +110,23 @@ def test_each_district_gets_what_its_own_sync_writes_for_one_districts_requests(
     assert max(singles) <= city_requests < sum(singles)
 
 
+def test_a_city_backfill_reads_each_monthly_file_once(city: FakeTraffy, tmp_path: Path) -> None:
+    from etl.city import run_city_backfill
+    from etl.pipeline import run_backfill
+
+    months = {"first_month": "2023-04", "last_month": "2023-05"}
+    served = settings_for(city, ",".join(SERVED), tmp_path / "city", date(2023, 7, 9))
+    result = run_city_backfill(served, now=DAY_1, **months)
+    assert result.failed == []
+    assert len(city.requests) == result.extract.requests == 2  # one file per month
+    for name in SERVED:
+        city.requests.clear()
+        own = settings_for(city, name, tmp_path / "single" / name, date(2023, 7, 9))
+        assert run_backfill(own, now=DAY_1, **months).complaints_total > 50
+        assert len(city.requests) == 2
+        same_files(tmp_path / "single" / name, tmp_path / "city" / name)
+
+
 def test_a_district_added_later_is_synced_in_full_and_the_others_continue(
     city: FakeTraffy, tmp_path: Path
 ) -> None:

@@ -83,7 +83,7 @@ class MonthRows:
 
 
 def fetch_month(
-    client: TraffyClient, month: str, district: str, registration: Mapping[str, str]
+    client: TraffyClient, month: str, district: str | None, registration: Mapping[str, str]
 ) -> MonthRows:
     """Download one month's file as a stream and keep the district's tickets."""
 
@@ -93,7 +93,9 @@ def fetch_month(
     return client.get_stream(PATH, download_params(month, registration), consume)
 
 
-def read_month(response: requests.Response, month: str, district: str, url: str) -> MonthRows:
+def read_month(
+    response: requests.Response, month: str, district: str | None, url: str
+) -> MonthRows:
     """Sort the answer (CSV, "File not found" page, other HTML) and read the rows."""
     response.raw.decode_content = True
     response.raw.auto_close = False  # io wrappers would see a closed file at the end
@@ -114,8 +116,9 @@ def read_month(response: requests.Response, month: str, district: str, url: str)
     return read_rows(csv.reader(text), month, district)
 
 
-def read_rows(reader: Iterator[list[str]], month: str, district: str) -> MonthRows:
-    """Rows of a file (the header first) -> the district's complaints and rejects."""
+def read_rows(reader: Iterator[list[str]], month: str, district: str | None) -> MonthRows:
+    """Rows of a file (the header first) -> the district's complaints and rejects
+    (``district=None``: every district's, for a city run)."""
     out = MonthRows(month)
     header = next(reader, None)
     if header is None:
@@ -135,7 +138,7 @@ def read_rows(reader: Iterator[list[str]], month: str, district: str) -> MonthRo
             continue
         out.rows += 1
         row = dict(zip(names, cells, strict=False))
-        if not in_district(row, district):
+        if district is not None and not in_district(row, district):
             out.other_districts += 1
             continue
         try:
@@ -232,7 +235,7 @@ def to_complaint(row: Mapping[str, str]) -> Complaint:
 def extract_months(
     client: TraffyClient,
     month_list: Sequence[str],
-    district: str,
+    district: str | None,
     registration: Mapping[str, str],
     concurrency: int = 2,
 ) -> Extraction:
