@@ -33,6 +33,7 @@ COLUMNS = (
     ("traffy_requests", "Traffy req", ">"),
     ("sheets_requests", "Sheets req", ">"),
     ("cells_written", "cells written", ">"),
+    ("limiter_minutes", "limiter min", ">"),
     ("previous_wall_s", "prev wall s", ">"),
 )
 
@@ -203,6 +204,56 @@ def scenario_memory(small: int, large: int) -> list[dict[str, Any]]:
     return rows
 
 
+def scenario_city(count: int, bangkok_wall: float | None) -> list[dict[str, Any]]:
+    """5. Every district's tabs from one extraction (``--district all``) to local folders,
+    against scenario 1 (the same pages, all of Bangkok as one output)."""
+    child("pages", "--count", str(count))  # generation is not timed
+    run = child("city", "--count", str(count))
+    ratio = run["wall_s"] / bangkok_wall if bangkok_wall else None
+    run.update(
+        scenario=f"5 city {count:,}: 50 districts, one extraction (local)",
+        sheets_requests=0,
+        ratio_to_scenario_1=round(ratio, 2) if ratio else None,
+        checks=[
+            check("wall <= 1.5x scenario 1", None if ratio is None else ratio <= 1.5),
+            check("peak RSS < 3 GB", run["peak_rss_mb"] < 3072),
+            check("every district published", not run["failed"] and run["districts"] == 50),
+        ],
+    )
+    return [run]
+
+
+def scenario_city_sheets(count: int, changes: int) -> list[dict[str, Any]]:
+    """5. Fifty spreadsheets from one process: Sheets requests of a first load and of
+    the next day's sync, and the minutes the shared limiter adds to each."""
+    done = child("city-sheets", "--count", str(count), "--changes", str(changes))
+    rows = []
+    for label, run in zip(
+        ("first load", f"next day, {changes} changed"), done["runs"], strict=True
+    ):
+        rows.append(
+            {
+                "scenario": f"5 city sheets {done['tickets']:,}: 50 spreadsheets, {label}",
+                "tickets": done["tickets"],
+                "wall_s": run["wall_s_without_waits"],
+                "traffy_requests": run["traffy_requests"],
+                "sheets_requests": run["sheets_requests"],
+                "cells_written": run["cells_written"],
+                "limiter_minutes": run["limiter_minutes"],
+                "per_minute": done["per_minute"],
+                "checks": [
+                    check("every district published", run["failed"] == 0),
+                    check(
+                        f"limiter minutes >= requests / {done['per_minute']} - 1",
+                        run["limiter_minutes"]
+                        >= run["sheets_requests"] / done["per_minute"] - 1 - 1e-9,
+                    ),
+                ],
+            }
+        )
+    return rows
+
+
 def cell(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if value is None:
@@ -273,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--count", type=int, help="tickets of scenario 1 (default 1,000,000)")
-    parser.add_argument("--only", default="1,2,3,4", help="scenarios to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5", help="scenarios to run, e.g. 1,4")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     only = {part.strip() for part in args.only.split(",")}
@@ -289,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         rows += scenario_sheets(2_000 if quick else 50_000, 5 if quick else 50, 4.0)
     if "4" in only:
         rows += scenario_memory(*((2_000, 20_000) if quick else (20_000, 200_000)))
+    if "5" in only:
+        count = args.count or (20_000 if quick else 1_000_000)
+        first = next((r for r in rows if r["scenario"].startswith("1 bangkok")), None)
+        rows += scenario_city(count, first["wall_s"] if first else None)
+        rows += scenario_city_sheets(5_000 if quick else 60_000, 5 if quick else 500)
     seconds = time.perf_counter() - started
     with_previous(rows, args.results / "latest.json")
     path = write_results(rows, args.results, seconds)

@@ -120,6 +120,107 @@ def lower_bound(count: int) -> dict[str, Any]:
     return report
 
 
+# --- scenario 5: every district's tabs from one extraction -------------------------------
+
+
+def city(count: int) -> dict[str, Any]:
+    """``etl sync --district all`` of the pages of scenario 1, one folder per district."""
+    from etl.city import run_city_sync
+
+    pages = PageSet(count=count)
+    folder = ensure_pages(pages)
+    out = Path(tempfile.mkdtemp(prefix="bench-city-"))
+    settings = load_settings(
+        district="all",
+        since=pages.since,
+        until=pages.until,
+        window_days=pages.window_days,
+        page_size=pages.page_size,
+        max_window_pages=100_000,  # the pages on disk are cut per window: never split
+        concurrency=1,
+        out=out,
+    )
+    client = LocalPages(folder)
+    watch = Stopwatch()
+    result = run_city_sync(settings, client=client, now=NOW)  # type: ignore[arg-type]
+    done = [d.result for d in result.districts if d.result is not None]
+    for name in ("extract", "validate"):
+        watch.stages[name] = done[0].stage_seconds.get(name, 0.0) if done else 0.0
+    for name in ("read", "transform", "load"):
+        watch.stages[f"{name} (50 districts)"] = sum(r.stage_seconds.get(name, 0.0) for r in done)
+    report = watch.report(
+        tickets=sum(r.complaints_total for r in done),
+        records=result.extract.records,
+        districts=len(done),
+        failed=[d.district for d in result.failed],
+        traffy_requests=client.requests,
+        cells_written=sum(t.cells_written for r in done for t in r.load.tabs.values()),
+    )
+    report["csv_mb"] = round(sum(p.stat().st_size for p in out.rglob("*.csv")) / 2**20, 1)
+    shutil.rmtree(out)
+    return report
+
+
+class VirtualClock:
+    """Time that passes only when the Sheets limiter waits: the minutes it would add to a
+    run, counted without spending them (requests themselves take no time here)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def city_sheets(count: int, changes: int) -> dict[str, Any]:
+    """Fifty spreadsheets, one per district, written by one process: a first load and
+    the next day's sync. The servers run in this process: only requests are measured."""
+    from etl.city import run_city_sync
+    from etl.districts import bangkok as districts
+    from etl.fakes.sheets import FakeSheetsServer
+    from etl.sinks.sheets import SheetsSink
+    from etl.sinks.sheets_quota import RequestLimiter
+
+    first = (NOW - timedelta(days=89)).date()
+    features = list(SyntheticBangkok(31, first=first, years=0.25).features(count))
+    per_minute = load_settings().sheets_requests_per_minute
+    runs = []
+    with WindowCachedTraffy(features) as traffy, FakeSheetsServer() as sheets:
+        clock = VirtualClock()
+        limiter = RequestLimiter(per_minute, clock=clock, sleep=clock.sleep)
+        sinks = {
+            d.name: SheetsSink(sheets.create_spreadsheet(), api_url=sheets.url, limiter=limiter)
+            for d in districts()
+        }
+        for day, now in enumerate((NOW, NOW + timedelta(days=1))):
+            if day:
+                clock.now += 86_400  # the next morning: yesterday's requests left the window
+                for f in features[:: max(1, len(features) // changes)][:changes]:
+                    _finish(f["properties"], f"{now:%Y-%m-%d} 08:00:00")
+            settings = load_settings(district="all", traffy_url=traffy.url, until=now.date())
+            sheets.reset_stats()
+            traffy.requests.clear()
+            waited, watch = limiter.waited, Stopwatch()
+            result = run_city_sync(settings, sinks=sinks, now=now)
+            runs.append(
+                {
+                    "failed": len(result.failed),
+                    "mode": sorted(
+                        {d.result.plan.mode for d in result.districts if d.result and d.result.plan}
+                    ),
+                    "traffy_requests": len(traffy.requests),
+                    "sheets_requests": sheets.stats.requests,
+                    "cells_written": sheets.stats.cells_written,
+                    "limiter_minutes": round((limiter.waited - waited) / 60, 2),
+                    "wall_s_without_waits": watch.report()["wall_s"],
+                }
+            )
+    return {"tickets": len(features), "per_minute": per_minute, "runs": runs}
+
+
 # --- fake servers, in their own process ---------------------------------------------------
 
 
@@ -354,6 +455,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--spreadsheet-id")
     p = sub.add_parser("extract-memory")
     p.add_argument("--url", required=True)
+    p = sub.add_parser("city")
+    p.add_argument("--count", type=int, required=True)
+    p = sub.add_parser("city-sheets")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--changes", type=int, required=True)
     args = parser.parse_args(argv)
 
     report: dict[str, Any]
@@ -373,6 +479,10 @@ def main(argv: list[str] | None = None) -> None:
             args.url, out=args.out, when=args.now, months=args.months,
             sheets_url=args.sheets_url, sid=args.spreadsheet_id,
         )  # fmt: skip
+    elif args.name == "city":
+        report = city(args.count)
+    elif args.name == "city-sheets":
+        report = city_sheets(args.count, args.changes)
     else:
         report = extract_memory(args.url)
     print(orjson.dumps(report).decode(), flush=True)

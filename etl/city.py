@@ -51,7 +51,7 @@ from etl.pipeline import (
 )
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, Sink
-from etl.traffy import ExtractInfo, Extraction, extract, monthly_csv
+from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract, monthly_csv
 from etl.traffy.extract import FEEDS
 from etl.traffy.incremental import (
     SyncPlan,
@@ -180,10 +180,12 @@ def run_city_sync(
     dry_run: bool = False,
     full_refresh: bool = False,
     progress: Progress | None = None,
+    client: TraffyClient | None = None,
 ) -> CityResult:
     """Sync every served district (``settings.served_districts``) from one extraction.
 
-    ``sinks``: the output of each district (default: ``district_sinks``).
+    ``sinks``: the output of each district (default: ``district_sinks``);
+    ``client``: Traffy (default: ``make_client``; the bench gives local pages).
     Raises only when nothing could be published (the extraction failed);
     a district's own failure is in its outcome (see ``CityResult.failed``).
     """
@@ -211,7 +213,7 @@ def run_city_sync(
     started = time.perf_counter()
     try:  # 2. one extraction for every district
         extraction = extract(
-            make_client(settings, session),
+            client or make_client(settings, session),
             district=None,
             spans=spans,
             feed=FEEDS[settings.feed],
