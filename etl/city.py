@@ -48,6 +48,7 @@ from etl.pipeline import (
     _Run,
     default_window,
     make_client,
+    make_sink,
 )
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, Sink
@@ -151,6 +152,17 @@ def district_sinks(settings: Settings, *, local_rest: bool) -> dict[str, Sink]:
         else:
             sinks[name] = LocalSink(settings.out / name, names=settings.tabs)
     return sinks
+
+
+def district_output(settings: Settings) -> Sink:
+    """Where one district's tabs are (``etl report --district``): its spreadsheet, else
+    the folder a city run wrote for it (``out/<district>/``), else ``out`` itself."""
+    if len(settings.served_districts) != 1:
+        raise ConfigError("Name one district: each district's output is read on its own.")
+    folder = settings.out / settings.district
+    if not settings.spreadsheet_id and folder.is_dir():
+        return LocalSink(folder, names=settings.tabs)
+    return make_sink(settings)
 
 
 @dataclass

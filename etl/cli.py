@@ -347,6 +347,14 @@ def report_command(
         int | None,
         typer.Option("--oldest", min=1, help="Oldest open tickets to list (default: 20)."),
     ] = None,
+    district: Annotated[
+        str | None,
+        typer.Option(
+            "--district",
+            help="Report this district of a city-wide run: its spreadsheet from "
+            "[spreadsheets], else the folder OUT/<district>/.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
@@ -355,11 +363,14 @@ def report_command(
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors():
         settings = _settings(
-            config, out=out, spreadsheet_id=spreadsheet_id, report_oldest_tickets=oldest
+            config,
+            out=out,
+            spreadsheet_id=spreadsheet_id,
+            report_oldest_tickets=oldest,
+            district=district,
         )
-        info = html_report.write_report(
-            pipeline.make_sink(settings), html, oldest=settings.report_oldest_tickets
-        )
+        sink = city.district_output(settings) if district else pipeline.make_sink(settings)
+        info = html_report.write_report(sink, html, oldest=settings.report_oldest_tickets)
     ui.result(
         f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
         f"{info.size_bytes / 1e6:.1f} MB",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -380,11 +380,35 @@ SHEET_CHECKS = ("spreadsheet", "tabs", "schema", "last run")
 def run_checks(
     load: Callable[[], Settings], *, traffy_session: requests.Session | None = None
 ) -> list[Check]:
-    """Every check in order; those whose input failed are skipped, not failed again."""
+    """Every check in order; those whose input failed are skipped, not failed again.
+    Then, for a city-wide deployment, every spreadsheet of ``[spreadsheets]``."""
+    checks, settings = _output_checks(load, traffy_session)
+    if settings is not None and settings.spreadsheets:
+        checks += check_district_spreadsheets(settings)
+    return checks
+
+
+def check_district_spreadsheets(settings: Settings) -> list[Check]:
+    """Each district's spreadsheet of ``[spreadsheets]``: reachable and shared, one line each
+    (a city-wide run publishes the others when one fails: the doctor names it first)."""
+    credentials, credential = check_credentials(settings)
+    if credential is None:
+        return [replace(credentials, name="spreadsheets")]
+    checks = []
+    for district, sid in settings.spreadsheets.items():
+        one = settings.model_copy(update={"spreadsheet_id": sid, "district": district})
+        check, _ = check_spreadsheet(one, sid, credential)
+        checks.append(replace(check, name=f"spreadsheet {district}"))
+    return checks
+
+
+def _output_checks(
+    load: Callable[[], Settings], traffy_session: requests.Session | None
+) -> tuple[list[Check], Settings | None]:
     configuration, settings = check_configuration(load)
     checks = [configuration]
     if settings is None:
-        return checks + _skipped(("traffy", "credentials", *SHEET_CHECKS), "configuration")
+        return checks + _skipped(("traffy", "credentials", *SHEET_CHECKS), "configuration"), None
     checks.append(check_traffy(settings, traffy_session))
     if not settings.spreadsheet_id:
         checks.append(check_output_folder(settings))
@@ -392,24 +416,24 @@ def run_checks(
         local = LocalSink(settings.out, names=settings.tabs).read_tabs([RUNS.name, "meta"])
         checks.append(check_local_schema(local.get("meta")))
         checks.append(check_last_run(local.get(RUNS.name)))
-        return checks
+        return checks, settings
     credentials, credential = check_credentials(settings)
     checks.append(credentials)
     if credential is None:
-        return checks + _skipped(SHEET_CHECKS, "credentials")
+        return checks + _skipped(SHEET_CHECKS, "credentials"), settings
     spreadsheet, book = check_spreadsheet(settings, settings.spreadsheet_id, credential)
     checks.append(spreadsheet)
     if book is None:
-        return checks + _skipped(SHEET_CHECKS[1:], "the spreadsheet")
+        return checks + _skipped(SHEET_CHECKS[1:], "the spreadsheet"), settings
     try:
         contents = read_headers_and_runs(book)
     except (APIError, requests.RequestException) as error:
         unread = _fail("tabs", f"could not read the tabs ({type(error).__name__})", "run again")
-        return [*checks, unread, *_skipped(SHEET_CHECKS[2:], "the tabs")]
+        return [*checks, unread, *_skipped(SHEET_CHECKS[2:], "the tabs")], settings
     checks.append(check_tabs(book, contents))
     checks.append(check_schema(book, contents))
     checks.append(check_last_run(runs_from_sheet(book, contents)))
-    return checks
+    return checks, settings
 
 
 def _skipped(names: Sequence[str], needed: str) -> list[Check]:

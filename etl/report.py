@@ -18,10 +18,13 @@ from plotly.offline import get_plotlyjs
 
 from etl.errors import SinkError
 from etl.sinks import Sink
-from etl.tabs import TABS
+from etl.tabs import CITY, TABS
 from etl.thai import BUDDHIST_ERA_OFFSET, THAI_MONTHS
 
-REPORT_TABS = ("kpi_monthly", "kpi_monthly_by_org", "kpi_monthly_by_type", "open_tickets", "meta")
+REPORT_TABS = (
+    "kpi_monthly", "kpi_monthly_by_org", "kpi_monthly_by_type", "open_tickets", "meta",
+    "kpi_monthly_by_district",
+)  # fmt: skip
 """The tabs the report reads; only ``kpi_monthly`` is required."""
 
 FONT = '"Sarabun", "Noto Sans Thai", "Loma", "Garuda", "Tahoma", sans-serif'
@@ -84,6 +87,7 @@ def render_html(tabs: Mapping[str, pd.DataFrame], *, oldest: int = 20) -> str:
         _figure(_by_value(tabs["kpi_monthly_by_type"], "type", top=TOP_TYPES)),
         f"<h2>เรื่องค้างนานที่สุด {min(oldest, len(tabs['open_tickets']))} เรื่อง</h2>",
         _oldest_table(tabs["open_tickets"], oldest),
+        *_city_section(tabs.get("kpi_monthly_by_district"), district),
     ]
     body = "\n".join(sections)
     return f"""<!DOCTYPE html>
@@ -160,6 +164,52 @@ def _month_table(kpi: pd.DataFrame, meta: pd.DataFrame) -> str:
         for label, row in zip(labels, kpi.itertuples(), strict=True)
     ]
     return _table(headers, rows, numeric=range(1, len(headers)))
+
+
+def _city_section(by_district: pd.DataFrame | None, district: str) -> list[str]:
+    """The district against the city and its neighbours in the ranking, by month (tab
+    ``kpi_monthly_by_district``, written by every sync that saw the whole city)."""
+    if by_district is None or by_district.empty or not district:
+        return []
+    headers = ("เดือน", f"ร้อยละ เขต{district}", "อันดับ", f"ร้อยละ {CITY}",
+               "อันดับก่อนหน้า", "อันดับถัดไป")  # fmt: skip
+    rows = []
+    for _, group in by_district.sort_values("month").groupby("month", sort=True):
+        mine = group[group["district"] == district]
+        city = group[group["district"] == CITY]
+        if mine.empty:
+            continue
+        row = mine.iloc[0]
+        rank = row["in_progress_rank"]
+        ranked = group.dropna(subset=["in_progress_rank"]).sort_values(
+            ["in_progress_rank", "district"]
+        )
+        above = ranked[ranked["in_progress_rank"] < rank].tail(1) if pd.notna(rank) else ranked[:0]
+        below = ranked[ranked["in_progress_rank"] > rank].head(1) if pd.notna(rank) else ranked[:0]
+        rows.append(
+            [
+                _e(row["month_th"]),
+                f"{row['in_progress_pct']:.2f}",
+                _e(f"{int(rank)} จาก {int(row['districts_ranked'])}" if pd.notna(rank) else "-"),
+                f"{city.iloc[0]['in_progress_pct']:.2f}" if len(city) else "",
+                _e(_neighbour(above)),
+                _e(_neighbour(below)),
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        "<h2>เทียบกับกรุงเทพมหานครและเขตใกล้เคียงในอันดับ</h2>",
+        "<p>อันดับ 1 คือเขตที่มีร้อยละเรื่องกำลังดำเนินการน้อยที่สุดในเดือนนั้น</p>",
+        _table(headers, rows, numeric=[1, 2, 3]),
+    ]
+
+
+def _neighbour(rows: pd.DataFrame) -> str:
+    if rows.empty:
+        return ""
+    row = rows.iloc[0]
+    return f"{row['district']} {row['in_progress_pct']:.2f} (อันดับ {int(row['in_progress_rank'])})"
 
 
 def _oldest_table(open_tickets: pd.DataFrame, oldest: int) -> str:

@@ -342,3 +342,43 @@ def test_the_limiter_waits_only_when_the_window_is_full() -> None:
     clock.now += 61
     assert limiter.acquire() == 0.0
     assert limiter.granted == [1000.0, 1000.0, 1060.0, 1121.0]
+
+
+def test_doctor_checks_every_districts_spreadsheet(
+    city: FakeTraffy, sheets: FakeSheetsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = {name: sheets.create_spreadsheet() for name in ("สวนหลวง", "บางกะปิ")}
+    sheets.deny(ids["บางกะปิ"])
+    monkeypatch.setenv("ETL_SPREADSHEETS", pd.Series(ids).to_json(force_ascii=False))
+    result = runner.invoke(app, ["doctor", "--traffy-url", city.url])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("OK    spreadsheet สวนหลวง") for line in lines), result.output
+    denied = next(line for line in lines if line.startswith("FAIL  spreadsheet บางกะปิ"))
+    assert "not shared" in denied
+
+
+def test_cli_city_run_to_folders_and_the_report_of_one_district(
+    city: FakeTraffy, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["sync", "--district", "สวนหลวง,เขตบางกะปิ", "--traffy-url", city.url,
+         "--since", "2023-04-01", "--until", "2023-07-09", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["บางกะปิ", "สวนหลวง"]
+    lines = result.output.splitlines()
+    assert any(line.startswith("Bangkok: 2 districts from one extraction") for line in lines)
+    assert sum(" ok " in line for line in lines) == 2
+    assert "2 published, 0 failed" in result.output
+    page = tmp_path / "report.html"
+    shown = runner.invoke(
+        app, ["report", "--district", "บางกะปิ", "--out", str(out), "--html", str(page)]
+    )
+    assert shown.exit_code == 0, shown.output
+    text = page.read_text(encoding="utf-8")
+    assert "เขตบางกะปิ" in text
+    assert "เทียบกับกรุงเทพมหานคร" in text  # the comparison section
+    assert " จาก " in text  # "rank 12 of 50" as the office reads it
