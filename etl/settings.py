@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     retry_backoff_initial: float = Field(default=1.0, ge=0)
     retry_backoff_max: float = Field(default=30.0, ge=0)
     max_invalid_share: float = Field(default=0.05, ge=0, le=1)
+    max_removed_share: float = Field(default=0.05, ge=0, le=1)
+    removed_tickets_allowed: int = Field(default=10, ge=0)
     warn_invalid_share: float = Field(default=0.01, ge=0, le=1)
     retry_budget: float = Field(default=300.0, gt=0)
     concurrency: int = Field(default=2, ge=1, le=8)

@@ -434,7 +434,7 @@ def test_a_failed_run_retried_after_a_lost_response_is_logged_once(
     assert server.stats.faults == 1  # the write was retried
     runs = server.tab_values(sid, "_runs")
     assert [row[0] for row in runs[1:]] == ["run-ok", "run-failed"]
-    assert runs[2][3:4] + runs[2][11:] == ["TraffyUnreachable", "timed out"]
+    assert runs[2][3:4] + runs[2][11:13] == ["TraffyUnreachable", "timed out", "sync"]
 
 
 def test_failed_runs_grow_a_full_runs_tab(server: FakeSheetsServer, sid: str) -> None:

@@ -49,6 +49,25 @@ class LocalSink:
     def path(self, tab: str) -> Path:
         return self.folder / f"{self.names.get(tab, tab)}.csv"
 
+    def check_ready(self) -> None:
+        """The folder, or the nearest folder above it that exists, takes new files.
+
+        Checked without creating anything: a run that fails later leaves no trace.
+        """
+        existing = self.folder.absolute()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise SinkError(
+                f"Cannot write the output folder {self.folder}: {existing} is a file. "
+                "Choose another --out."
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise SinkError(
+                f"Cannot write in {existing} (permission denied) for the output folder "
+                f"{self.folder}. Choose another --out, or fix the folder's permissions."
+            )
+
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         tabs: dict[str, pd.DataFrame] = {}
         for name in names:

@@ -70,8 +70,6 @@ class Feed(Protocol):
 
     def ticket_id_of(self, record: Any) -> str | None: ...
 
-    def version_of(self, record: Any) -> object: ...
-
     def unknown_fields(self, record: Any) -> list[str]: ...
 
 
@@ -99,7 +97,8 @@ class ExtractInfo:
     """Records the server counted (``total``) in the windows that gave a count: the
     proof of completeness. A day shared by two windows counts in both, as in ``read``."""
     read: int = 0
-    """Distinct records paged in those same windows; never below ``expected``."""
+    """Records paged in those same windows, without page shifts' repeats; never below
+    ``expected``."""
     uncounted_windows: int = 0
     """Windows whose server gave no count (``total`` 0 or absent): read to their end,
     with nothing to check them against."""
@@ -169,8 +168,8 @@ class _Scan:
     parts: list[_Scan] = field(default_factory=list)
     expected: int | None = None
     """The server's count of the window (its first page's ``total``), when it gave one."""
-    distinct: int = 0
-    """Distinct records paged: at least ``expected``, or the scan would have failed."""
+    paged: int = 0
+    """Records paged: at least ``expected``, or the scan would have failed."""
 
 
 @dataclass
@@ -179,14 +178,18 @@ class _Pass:
 
     records: list[Any]
     pages: int
-    distinct: int
+    paged: int
+    """Records the pages held. A pass is kept only without drift, or when two passes
+    agree (the server's own answer): then no record is a page shift's repeat, and
+    what was paged is what the server counts. A ticket the server holds twice is
+    two records in ``total`` as in the pages."""
     expected: int | None
     drift: str = ""
 
     @property
     def shortfall(self) -> bool:
-        """Fewer distinct records than the server counted: pages were cut short or empty."""
-        return self.expected is not None and self.distinct < self.expected
+        """Fewer records paged than the server counted: pages were cut short or empty."""
+        return self.expected is not None and self.paged < self.expected
 
 
 class _Pager:
@@ -211,7 +214,7 @@ class _Pager:
     def scan(self, first: date, last: date) -> _Scan:
         """All records of the window, re-scanned on drift or shortfall, split when too big.
 
-        A window is complete when its distinct records reach the server's own count
+        A window is complete when the records paged reach the server's own count
         of it (TRAFFY_API.md: ``total``; new tickets arriving while we page can only
         raise it). A pass that falls short was served pages cut short or empty: it is
         read again, and a shortfall that persists fails the run before anything is
@@ -227,13 +230,13 @@ class _Pager:
                 log.info(
                     "Window %s..%s: %d of the %d tickets the server counts were paged; "
                     "scanning it again",
-                    first, last, outcome.distinct, outcome.expected,
+                    first, last, outcome.paged, outcome.expected,
                 )  # fmt: skip
                 short, previous = outcome, None
                 continue
             scan = _Scan(
                 first, last, outcome.records, outcome.pages, rescans=attempt,
-                expected=outcome.expected, distinct=outcome.distinct,
+                expected=outcome.expected, paged=outcome.paged,
             )  # fmt: skip
             if not outcome.drift:
                 return scan
@@ -248,7 +251,7 @@ class _Pager:
         if short is not None:
             raise IncompleteWindow(
                 f"Tickets created {first}..{last}: the Traffy server counts {short.expected} "
-                f"but {short.distinct} were paged ({MAX_SCANS} scans of "
+                f"but {short.paged} were paged ({MAX_SCANS} scans of "
                 f"{self.client.base_url}{self.feed.PATH}); nothing was written. Pages came "
                 "back short or empty: Traffy may be failing, try again later."
             )
@@ -284,8 +287,6 @@ class _Pager:
         end = last + timedelta(days=1)
         records: list[Any] = []
         seen: set[str] = set()
-        copies: set[tuple[str, object]] = set()  # distinct records, counted against total
-        version = self.feed.version_of
         totals: set[int] = set()
         expected: int | None = None
         offset = pages = 0
@@ -315,10 +316,9 @@ class _Pager:
             if len(totals) > 1 and not drift:
                 drift = f"total changed between pages: {sorted(totals)}"
             seen.update(keys)
-            copies.update(zip(keys, map(version, page), strict=True))
             records.extend(page)
             if len(page) < self.page_size:
-                return _Pass(records, pages, len(copies), expected, drift)
+                return _Pass(records, pages, len(records), expected, drift)
             offset += len(page)
 
 
@@ -428,7 +428,7 @@ def _leaves(scans: Iterable[_Scan], info: ExtractInfo) -> Iterator[_Scan]:
             info.uncounted_windows += 1
         else:
             info.expected += scan.expected
-            info.read += scan.distinct
+            info.read += scan.paged
         yield scan
 
 

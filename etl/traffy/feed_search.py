@@ -120,11 +120,6 @@ def ticket_id_of(record: Any) -> str | None:
     return str(value) if value else None
 
 
-def version_of(record: Any) -> object:
-    """What tells two rows of one ticket apart: its last activity (see ``feed_v1``)."""
-    return record.get("last_activity") if isinstance(record, dict) else None
-
-
 def _list(value: str | list[str] | None) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(item.strip() for item in value if isinstance(item, str) and item.strip())

@@ -163,19 +163,6 @@ def ticket_id_of(record: Any) -> str | None:
     return str(value) if value else None
 
 
-def version_of(record: Any) -> object:
-    """What tells two records of one ticket apart: its last activity.
-
-    The server counts rows in ``total``, and may hold a ticket twice, the copies
-    differing in activity; a page shift repeats the very same record. So the
-    records counted against ``total`` are (ticket, last activity) pairs.
-    """
-    try:
-        return record["properties"]["last_activity"]
-    except (KeyError, TypeError):
-        return None
-
-
 def _shared(text: str | None) -> str | None:
     """One copy of a repeated short text (district, state, agency) for all tickets:
     a million tickets otherwise hold a million copies of each (about 1 KB a ticket)."""
