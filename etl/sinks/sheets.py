@@ -454,9 +454,11 @@ class SheetsSink:
         if until.tzinfo is None:
             until = until.replace(tzinfo=UTC)
         if until > self.clock():
+            local = until.astimezone(BANGKOK).isoformat(sep=" ", timespec="minutes")
             raise SheetsLockedError(
-                f"Another sync (run {owner}) holds the spreadsheet until {until:%Y-%m-%d %H:%M} "
-                "UTC; nothing was written. Wait for it, or if it died, retry after that time."
+                f"Another sync (run {owner}) holds the spreadsheet until {local} "
+                "(Bangkok time); nothing was written. Wait for it, or if it died, retry after "
+                "that time."
             )
 
     def _state_ranges(self, run_id: str, *, release: bool) -> list[dict[str, Any]]:
