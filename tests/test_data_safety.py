@@ -175,9 +175,7 @@ def test_an_output_of_another_district_is_a_usage_error(
         (["--config", "broken.toml"], "broken.toml is not valid TOML: Expected '=' after a key"),
     ],
 )
-def test_bad_inputs_are_one_line_and_exit_2(
-    tmp_path: Path, args: list[str], expected: str
-) -> None:
+def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
     (tmp_path / "broken.toml").write_text('district = "สวนหลวง"\nwindow months = 3\n')
     result = runner.invoke(app, ["sync", "--out", str(tmp_path / "out"), *args])
     assert result.exit_code == 2
