@@ -64,6 +64,7 @@ from etl.traffy.incremental import (
     plan_sync,
     refresh_windows,
 )
+from etl.verify import compare
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,8 @@ def run_city_sync(
     now: datetime | None = None,
     dry_run: bool = False,
     full_refresh: bool = False,
+    verify: bool = False,
+    allow_removals: bool = False,
     progress: Progress | None = None,
     client: TraffyClient | None = None,
 ) -> CityResult:
@@ -198,6 +201,7 @@ def run_city_sync(
 
     ``sinks``: the output of each district (default: ``district_sinks``);
     ``client``: Traffy (default: ``make_client``; the bench gives local pages).
+    ``verify`` and ``allow_removals`` as for ``run_sync``, for every district.
     Raises only when nothing could be published (the extraction failed);
     a district's own failure is in its outcome (see ``CityResult.failed``).
     """
@@ -210,13 +214,14 @@ def run_city_sync(
     started_run = time.perf_counter()
     now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
     since, until = default_window(settings, now.date())
+    mode = "verify" if verify else "sync"
     served = _served(settings, sinks, local_rest)
 
     for one in served:  # 1. each district's output and windows
         try:
-            _plan(one, since, until, full_refresh, _Prefixed(progress, one.name))
+            _plan(one, since, until, full_refresh, verify, _Prefixed(progress, one.name))
         except EtlError as error:
-            _fail(one, error, now, dry_run)
+            _fail(one, error, now, dry_run, mode=mode)
     planned = [one for one in served if one.plan is not None]
     spans = covering_windows([one.plan for one in planned if one.plan], settings, planned)
 
@@ -236,7 +241,7 @@ def run_city_sync(
         )
     except EtlError as error:
         for one in planned:
-            _record_failure(one.sink, now, dry_run, error)
+            _record_failure(one.sink, now, dry_run, error, mode=mode)
         raise
     info = extraction.info
 
@@ -244,14 +249,19 @@ def run_city_sync(
     frame, rejects = extraction.frame, extraction.rejects
     del extraction  # the city's frame is split below; keep one copy of it, not two
     feed = FEEDS[settings.feed]
-    rows = _split(frame, rejects, info, planned, spans, feed.in_district, started, now, dry_run)
+    rows = _split(
+        frame, rejects, info, planned, spans, feed.in_district, started, now, dry_run, mode
+    )
     merged = [one for one in planned if one.complaints is not None]
 
     # 4. the city comparison, then each district's tabs and load
     comparison = _comparison(settings, frame, rows, merged, spans, until, now)
     del frame
     for one in merged:
-        _publish_district(one, comparison, info, spans, (since, until), now, dry_run, progress)
+        _publish_district(
+            one, comparison, info, spans, (since, until), now, dry_run, progress,
+            mode=mode, allow_removals=allow_removals,
+        )  # fmt: skip
     return CityResult(
         [one.outcome for one in served], info, spans, time.perf_counter() - started_run
     )
@@ -266,6 +276,8 @@ def run_city_backfill(
     local_rest: bool = False,
     session: requests.Session | None = None,
     now: datetime | None = None,
+    dry_run: bool = False,
+    allow_removals: bool = False,
     progress: Progress | None = None,
 ) -> CityResult:
     """``run_backfill`` for every served district: each monthly file is read once.
@@ -284,13 +296,11 @@ def run_city_backfill(
         started = time.perf_counter()
         try:
             one.previous, one.state, one.kept = _read_stored(
-                one.sink, _Prefixed(progress, one.name)
+                one.sink, one.settings, _Prefixed(progress, one.name)
             )
         except EtlError as error:
-            _fail(one, error, now, False)
+            _fail(one, error, now, dry_run, mode="backfill")
             continue
-        if one.state.district is not None and one.state.district != one.name:
-            one.kept, one.previous, one.state = None, {}, SyncState()
         one.plan = SyncPlan("backfill", [])
         one.stages["read"] = time.perf_counter() - started
     planned = [one for one in served if one.plan is not None]
@@ -314,20 +324,26 @@ def run_city_backfill(
         )
     except EtlError as error:
         for one in planned:
-            _record_failure(one.sink, now, False, error)
+            _record_failure(one.sink, now, dry_run, error, mode="backfill")
         raise
     spans = list(extraction.windows)
     for one in planned:
         one.plan = SyncPlan("backfill", spans)
     frame, rejects, info = extraction.frame, extraction.rejects, extraction.info
     del extraction
-    rows = _split(frame, rejects, info, planned, spans, monthly_csv.in_district, started, now)
+    rows = _split(
+        frame, rejects, info, planned, spans, monthly_csv.in_district, started, now, dry_run,
+        "backfill",
+    )  # fmt: skip
     merged = [one for one in planned if one.complaints is not None]
     comparison = _comparison(settings, frame, rows, merged, spans, spans[-1][1], now)
     del frame
     for one in merged:
         window = (spans[0][0], spans[-1][1])
-        _publish_district(one, comparison, info, spans, window, now, False, progress, backfill=True)
+        _publish_district(
+            one, comparison, info, spans, window, now, dry_run, progress,
+            mode="backfill", allow_removals=allow_removals,
+        )  # fmt: skip
     return CityResult(
         [one.outcome for one in served], info, spans, time.perf_counter() - started_run
     )
@@ -357,7 +373,8 @@ def _split(
     in_district: Callable[[Any, str], bool],
     started: float,
     now: datetime,
-    dry_run: bool = False,
+    dry_run: bool,
+    mode: str,
 ) -> dict[str, np.ndarray]:
     """Give each district its tickets and rejects of the city's extraction, merged with
     its output's (``one.complaints``); a district refused here fails alone."""
@@ -382,33 +399,37 @@ def _split(
                 one.extraction, started, one.stages, one.settings, one.previous, one.kept
             )
         except EtlError as error:
-            _fail(one, error, now, dry_run, one.extraction)
+            _fail(one, error, now, dry_run, one.extraction, mode=mode)
     return rows
 
 
 def _plan(
-    one: _Served, since: date, until: date, full_refresh: bool, progress: Progress | None
+    one: _Served,
+    since: date,
+    until: date,
+    full_refresh: bool,
+    verify: bool,
+    progress: Progress | None,
 ) -> None:
-    """Read the district's output and plan its windows: ``run_sync``'s first steps."""
+    """Read the district's output and plan its windows: ``run_sync``'s first steps
+    (the output reachable, writable and bound to this district, or the district fails)."""
     started = time.perf_counter()
     settings = one.settings
-    one.previous, one.state, one.kept = _read_stored(one.sink, progress)
+    one.previous, one.state, one.kept = _read_stored(one.sink, settings, progress)
     plan = plan_sync(
         one.state,
         _open_days(one.kept, settings),
         district=one.name,
         since=since,
         until=until,
-        explicit_since=settings.since is not None,
-        full_refresh=full_refresh,
+        explicit_since=settings.since is not None and not verify,
+        full_refresh=full_refresh or verify,
         window_days=settings.window_days,
         overlap_days=settings.sync_overlap_days,
         page_size=settings.page_size,
         records_per_day=observed_rate(one.state)
         or (feed1_rate if settings.feed == "v1" else district_rate(_days(one.kept))),
     )
-    if not plan.keep_stored:
-        one.kept, one.previous = None, {}
     one.plan = plan
     one.stages["read"] = time.perf_counter() - started
 
@@ -516,7 +537,9 @@ def _publish_district(
     now: datetime,
     dry_run: bool,
     progress: Progress | None,
-    backfill: bool = False,
+    *,
+    mode: str,
+    allow_removals: bool,
 ) -> None:
     """The district's tabs and load, as ``run_sync`` (or ``run_backfill``) does them,
     plus the comparison."""
@@ -529,6 +552,8 @@ def _publish_district(
     fresh, complete = comparison
     tab = ranking.with_stored_months(fresh, one.previous.get(ranking.TAB), complete)
     tab = transform.carry_stamps(tab, one.previous.get(ranking.TAB), list(ranking.KEY), "as_of")
+
+    backfill = mode == "backfill"
 
     def work(run: _Run) -> SyncResult:
         run.extraction = extraction
@@ -553,14 +578,17 @@ def _publish_district(
             plan=plan,
             feed="csv" if backfill else settings.feed,
         )
+        if mode == "verify":
+            result.verification = compare(one.kept, extraction.frame, plan.spans)
+            run.message = result.verification.describe()
         return _publish(
-            settings, one.sink, complaints, extraction.rejects, one.previous, new_state, now,
-            dict(one.stages), result, dry_run and not backfill, run, _Prefixed(progress, one.name),
-            extra_tabs={ranking.TAB: tab},
+            settings, one.sink, complaints, one.kept, extraction.rejects, one.previous,
+            new_state, now, dict(one.stages), result, dry_run, allow_removals, run,
+            _Prefixed(progress, one.name), extra_tabs={ranking.TAB: tab},
         )  # fmt: skip
 
     try:
-        one.outcome.result = _logged(one.sink, now, dry_run, work)
+        one.outcome.result = _logged(one.sink, now, dry_run, mode, work)
     except EtlError as error:
         one.outcome.error = f"{type(error).__name__}: {error}"
         log.error("%s: not published: %s", one.name, error)
@@ -574,21 +602,29 @@ def _fail(
     now: datetime,
     dry_run: bool,
     extraction: Extraction | None = None,
+    *,
+    mode: str,
 ) -> None:
     """The district publishes nothing this run; it is logged in its output when possible."""
     one.plan = None
     one.complaints = None
     one.outcome.error = f"{type(error).__name__}: {error}"
     log.error("%s: not published: %s", one.name, error)
-    _record_failure(one.sink, now, dry_run, error, extraction)
+    _record_failure(one.sink, now, dry_run, error, extraction, mode=mode)
 
 
 def _record_failure(
-    sink: Sink, now: datetime, dry_run: bool, error: EtlError, extraction: Extraction | None = None
+    sink: Sink,
+    now: datetime,
+    dry_run: bool,
+    error: EtlError,
+    extraction: Extraction | None = None,
+    *,
+    mode: str,
 ) -> None:
     if dry_run:
         return
-    run = _Run(started_at=now, extraction=extraction)
+    run = _Run(started_at=now, mode=mode, extraction=extraction)
     try:
         sink.record_run(run.record(type(error).__name__, str(error)))
     except EtlError as failure:  # never hide the run's own error

@@ -19,6 +19,7 @@ from etl import report as html_report
 from etl.errors import ConfigError, EtlError, ExitCode
 from etl.logs import LogFormat, Verbosity
 from etl.settings import Settings, load_settings
+from etl.traffy import ExtractInfo
 
 app = typer.Typer(
     help="Traffy Fondue complaints of a Bangkok district -> tabs for the executives' report.",
@@ -78,6 +79,14 @@ DryRunOpt = Annotated[
     bool,
     typer.Option("--dry-run", help="Show per tab the rows that would change; write nothing."),
 ]
+AllowRemovalsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-removals",
+        help="Publish even when a month would lose more than max_removed_share of the "
+        "tickets the output holds (they were really removed from Traffy).",
+    ),
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Log every page and retry; tracebacks on failure."),
@@ -124,6 +133,15 @@ def sync(
             help="Fetch the whole window again instead of new and still-open tickets.",
         ),
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Re-read every window the output covers, repair what incremental runs "
+            "missed and print it: tickets missing, extra, with a stale state (weekly).",
+        ),
+    ] = False,
+    allow_removals: AllowRemovalsOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
@@ -149,13 +167,19 @@ def sync(
             served = ui.run_city(
                 lambda progress: city.run_city_sync(
                     settings, local_rest=out is not None, dry_run=dry_run,
-                    full_refresh=full_refresh, progress=progress,
+                    full_refresh=full_refresh, verify=verify,
+                    allow_removals=allow_removals, progress=progress,
                 )
             )  # fmt: skip
         else:
             result = ui.run(
                 lambda progress: pipeline.run_sync(
-                    settings, dry_run=dry_run, full_refresh=full_refresh, progress=progress
+                    settings,
+                    dry_run=dry_run,
+                    full_refresh=full_refresh,
+                    verify=verify,
+                    allow_removals=allow_removals,
+                    progress=progress,
                 )
             )
     if len(settings.served_districts) > 1:
@@ -174,6 +198,8 @@ def backfill(
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
     spreadsheet_id: SpreadsheetOpt = None,
+    dry_run: DryRunOpt = False,
+    allow_removals: AllowRemovalsOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -196,14 +222,19 @@ def backfill(
         if len(settings.served_districts) > 1:
             served = ui.run_city(
                 lambda progress: city.run_city_backfill(
-                    settings, first_month=from_, last_month=to,
-                    local_rest=out is not None, progress=progress,
+                    settings, first_month=from_, last_month=to, local_rest=out is not None,
+                    dry_run=dry_run, allow_removals=allow_removals, progress=progress,
                 )
             )  # fmt: skip
         else:
             result = ui.run(
                 lambda progress: pipeline.run_backfill(
-                    settings, first_month=from_, last_month=to, progress=progress
+                    settings,
+                    first_month=from_,
+                    last_month=to,
+                    dry_run=dry_run,
+                    allow_removals=allow_removals,
+                    progress=progress,
                 )
             )
     if len(settings.served_districts) > 1:
@@ -428,6 +459,7 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
         f"District {result.district}: tickets created {result.since} .. {result.until}",
         f"  fetched    {e.records} records in {e.pages} pages",
         *_plan_lines(result),
+        _completeness_line(e),
         f"  district   {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
         f"{e.other_districts} of other districts skipped",
     ]
@@ -439,6 +471,11 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
             f"  tickets    {complaints.inserted} new, {complaints.updated} changed, "
             f"{complaints.deleted} removed, {e.rejected} rejected ({result.rejected_share:.1%})"
         )
+    if result.removed:
+        gone = "; ".join(loss.describe() for loss in result.removed)
+        lines.append(f"  removed    {gone} (no longer in Traffy's windows)")
+    if result.verification is not None:
+        lines.append(f"  {result.verification.describe()}")
     if result.unknown_states:
         states = ", ".join(f"{s or '(empty)'} x{n}" for s, n in result.unknown_states.items())
         lines.append(f"  unknown states: {states} (add them to state_groups in config)")
@@ -457,6 +494,18 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
     lines.append(f"  duration   {result.seconds:.1f}s ({stages})")
     lines.append(f"  output     {result.output}")
     return lines
+
+
+def _completeness_line(e: ExtractInfo) -> str:
+    """The proof that every window was read: records read against the server's count."""
+    line = f"  complete   {e.windows} window(s) read"
+    if e.rescans:
+        line += f" ({e.rescans} re-scanned)"
+    if e.windows > e.uncounted_windows:
+        line += f"; {e.read} records read of the {e.expected} the server counted"
+    if e.uncounted_windows:
+        line += f"; {e.uncounted_windows} without a server count"
+    return line
 
 
 def _plan_lines(result: pipeline.SyncResult) -> list[str]:

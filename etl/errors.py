@@ -4,7 +4,8 @@
     ├── ConfigError               bad settings or options (exit code 2)
     ├── ExtractError              the Traffy API failed us
     │   ├── TraffyUnreachable     network down, DNS, timeouts, retries exhausted
-    │   └── TraffyFatal           a 4xx or a response we no longer recognise
+    │   ├── TraffyFatal           a 4xx or a response we no longer recognise
+    │   └── IncompleteWindow      fewer tickets paged than the server counts
     ├── ValidationFailed          too many records were invalid to publish
     └── SinkError                 writing the tabs failed
         └── SheetsError           the Google Sheets API failed us
@@ -53,6 +54,10 @@ class TraffyUnreachable(ExtractError):
 
 class TraffyFatal(ExtractError):
     """The Traffy API answered in a way retrying will not fix."""
+
+
+class IncompleteWindow(ExtractError):
+    """A window's pages held fewer tickets than the server's own count, scan after scan."""
 
 
 class ValidationFailed(EtlError):

@@ -1,5 +1,9 @@
 """Where the run talks: logs on stderr (plain lines or JSON), progress on a terminal.
 
+Every time a person reads here is Bangkok time with its offset
+(``2026-11-30 05:12:03+07:00``), like the run summary, ``_runs`` and ``meta``:
+one run shows one date, whatever the machine's zone (UTC on CI).
+
 Logs and progress go to stderr so stdout carries only the run summary (and
 can be piped into a file or ``$GITHUB_STEP_SUMMARY``). On an interactive
 terminal a rich progress display shows pages fetched and rows written; when
@@ -13,7 +17,7 @@ import json
 import logging
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import IO, Any
@@ -22,6 +26,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from etl.models import BANGKOK
 
 log = logging.getLogger("etl")
 
@@ -48,12 +55,29 @@ LEVELS = {
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+def bangkok_time(created: float, timespec: str = "seconds", sep: str = " ") -> str:
+    """A log record's time (seconds since the epoch) in Bangkok, with its offset."""
+    return datetime.fromtimestamp(created, BANGKOK).isoformat(sep=sep, timespec=timespec)
+
+
+class BangkokFormatter(logging.Formatter):
+    """Plain log lines stamped in Bangkok time with the offset, not the machine's zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return bangkok_time(record.created)
+
+
+def _rich_time(moment: datetime) -> Text:
+    """RichHandler's time column: it passes the machine's naive local time."""
+    return Text(moment.astimezone(BANGKOK).isoformat(sep=" ", timespec="seconds"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": bangkok_time(record.created, "milliseconds", sep="T"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -92,10 +116,12 @@ def setup(
         handler = logging.StreamHandler(stream)
         handler.setFormatter(JsonFormatter())
     elif console is not None:
-        handler = RichHandler(console=console, show_path=False, markup=False)
+        handler = RichHandler(
+            console=console, show_path=False, markup=False, log_time_format=_rich_time
+        )
     else:
         handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
+        handler.setFormatter(BangkokFormatter(TEXT_FORMAT))
     log.handlers[:] = [handler]
     log.setLevel(LEVELS[verbosity])
     log.propagate = False

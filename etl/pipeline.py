@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import pandas as pd
 import requests
 
-from etl import history, kpi, looker, stored, transform
+from etl import guard, history, kpi, looker, stored, transform
 from etl.errors import ConfigError, EtlError, ValidationFailed
 from etl.frames import gc_paused
 from etl.models import BANGKOK, Reject
@@ -41,6 +41,7 @@ from etl.traffy.incremental import (
     observed_rate,
     plan_sync,
 )
+from etl.verify import Verification, compare
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,11 @@ class SyncResult:
     feed: str = "v1"
     complaints_total: int = 0
     """Tickets in the tabs after the merge with earlier runs."""
+    removed: list[guard.MonthLoss] = field(default_factory=list)
+    """Months that lost tickets the output held, each within the guard's limit
+    (or past it, with ``--allow-removals``)."""
+    verification: Verification | None = None
+    """With ``--verify``: what the full re-read found wrong in the output, and repaired."""
 
     @property
     def seconds(self) -> float:
@@ -104,9 +110,18 @@ class Progress(Protocol):
 
 
 def default_window(settings: Settings, today: date) -> tuple[date, date]:
-    """``since``/``until`` from the flags, else whole months back from today."""
+    """``since``/``until`` from the flags, else whole months back from today.
+
+    A window that ends before it starts is a usage error: it would read nothing
+    and publish empty tabs.
+    """
     until = settings.until or today
     if settings.since is not None:
+        if settings.since > until:
+            end = "--until" if settings.until else "today (Bangkok)"
+            raise ConfigError(
+                f"--since {settings.since} is after {end} {until}: the window would be empty."
+            )
         return settings.since, until
     months_back = settings.window_months - 1
     year, month = divmod(today.year * 12 + today.month - 1 - months_back, 12)
@@ -218,7 +233,7 @@ def staff_fixes(previous: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
 
 
 TABS_READ = (
-    *stored.TABS_READ, *HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets", ACTIONS.name,
+    *stored.TABS_READ, *HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets", "meta", ACTIONS.name,
     "kpi_monthly_by_district",
 )  # fmt: skip
 """Everything a run reads back from the sink before writing (one read in Sheets)."""
@@ -232,40 +247,47 @@ def run_sync(
     now: datetime | None = None,
     dry_run: bool = False,
     full_refresh: bool = False,
+    verify: bool = False,
+    allow_removals: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
     """Sync the district's new and still-open tickets into the sink and return the counts.
 
     The first run (or ``full_refresh``) fetches the whole window; later runs
     fetch what may have changed since the cursor in the sink's ``_sync`` tab.
-    Every run, failed ones included, is logged in the sink's ``_runs`` (not a
-    dry run: it changes nothing).
+    ``verify`` re-reads every window the output covers, like ``full_refresh``,
+    and counts what it finds wrong. Every run, failed ones included, is logged
+    in the sink's ``_runs`` (not a dry run: it changes nothing).
+
+    Nothing is written unless every window was read in full (see
+    ``etl.traffy.extract``) and the publish guard (``etl.guard``) passes: no
+    month loses more than ``max_removed_share`` of the tickets the output holds
+    (unless ``allow_removals``), and history tabs keep every row.
     """
     # Whole seconds: stamps must survive a round trip through any sink unchanged.
     now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
     since, until = default_window(settings, now.date())
     target = sink or make_sink(settings)
+    mode = "verify" if verify else "sync"
 
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
         started = time.perf_counter()
-        previous, state, kept = _read_stored(target, progress)
+        previous, state, kept = _read_stored(target, settings, progress)
         plan = plan_sync(
             state,
             _open_days(kept, settings),
             district=settings.district,
             since=since,
             until=until,
-            explicit_since=settings.since is not None,
-            full_refresh=full_refresh,
+            explicit_since=settings.since is not None and not verify,
+            full_refresh=full_refresh or verify,
             window_days=settings.window_days,
             overlap_days=settings.sync_overlap_days,
             page_size=settings.page_size,
             records_per_day=observed_rate(state)
             or (feed1_rate if settings.feed == "v1" else district_rate(_days(kept))),
         )
-        if not plan.keep_stored:
-            kept, previous = None, {}
         stages["read"] = time.perf_counter() - started
 
         if progress:
@@ -283,6 +305,7 @@ def run_sync(
         )
         extraction = run.extraction
         complaints = _checked_and_merged(extraction, started, stages, settings, previous, kept)
+        verification = compare(kept, extraction.frame, plan.spans) if verify else None
         first = min((f for f, _ in plan.spans), default=since)
         # The observed density prices later refresh windows; an incremental
         # run's few windows say little about it, so only full scans update it.
@@ -305,13 +328,16 @@ def run_sync(
             load=LoadInfo(),
             plan=plan,
             feed=settings.feed,
+            verification=verification,
         )
+        if verification is not None:
+            run.message = verification.describe()
         return _publish(
-            settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, dry_run, run, progress,
+            settings, target, complaints, kept, extraction.rejects, previous, new_state, now,
+            stages, result, dry_run, allow_removals, run, progress,
         )  # fmt: skip
 
-    return _logged(target, now, dry_run, work)
+    return _logged(target, now, dry_run, mode, work)
 
 
 def run_backfill(
@@ -322,13 +348,15 @@ def run_backfill(
     sink: Sink | None = None,
     session: requests.Session | None = None,
     now: datetime | None = None,
+    dry_run: bool = False,
+    allow_removals: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
     """Load whole months from the monthly CSV files, merged with what the sink holds.
 
     The months' files are authoritative for tickets created in those months;
     the sync cursor only moves forward, so a later ``etl sync`` continues
-    incrementally.
+    incrementally. The publish guard applies as for ``run_sync``.
     """
     now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
     try:
@@ -346,9 +374,7 @@ def run_backfill(
     def work(run: _Run) -> SyncResult:
         stages: dict[str, float] = {}
         started = time.perf_counter()
-        previous, state, kept = _read_stored(target, progress)
-        if state.district is not None and state.district != settings.district:
-            kept, previous, state = None, {}, SyncState()
+        previous, state, kept = _read_stored(target, settings, progress)
         stages["read"] = time.perf_counter() - started
 
         if progress:
@@ -382,11 +408,11 @@ def run_backfill(
             feed="csv",
         )
         return _publish(
-            settings, target, complaints, extraction.rejects, previous, new_state, now, stages,
-            result, False, run, progress,
+            settings, target, complaints, kept, extraction.rejects, previous, new_state, now,
+            stages, result, dry_run, allow_removals, run, progress,
         )  # fmt: skip
 
-    return _logged(target, now, False, work)
+    return _logged(target, now, dry_run, "backfill", work)
 
 
 @dataclass
@@ -394,33 +420,41 @@ class _Run:
     """What a run's log needs to know, filled in as the run goes."""
 
     started_at: datetime
+    mode: str = "sync"
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     extraction: Extraction | None = None
     logged: bool = False
+    message: str | None = None
+    """What a successful run has to say in ``_runs`` (a verification's findings)."""
 
     def record(self, outcome: str, message: str | None = None) -> RunRecord:
         """The run's ``_runs`` row (the sink fills in what the load did)."""
-        info = self.extraction.info if self.extraction else None
+        info = self.extraction.info if self.extraction else ExtractInfo()
         return RunRecord(
             run_id=self.run_id,
             started_at=self.started_at,
             finished_at=datetime.now(BANGKOK),
             outcome=outcome,
-            tickets_fetched=info.records if info else 0,
-            rejects=info.rejected if info else 0,
-            message=message,
+            mode=self.mode,
+            tickets_fetched=info.records,
+            rejects=info.rejected,
+            windows_read=info.windows,
+            windows_rescanned=info.rescans,
+            records_expected=info.expected,
+            records_read=info.read,
+            message=message if message is not None else self.message,
         )
 
 
 def _logged(
-    sink: Sink, now: datetime, dry_run: bool, work: Callable[[_Run], SyncResult]
+    sink: Sink, now: datetime, dry_run: bool, mode: str, work: Callable[[_Run], SyncResult]
 ) -> SyncResult:
     """Run ``work``; a failed run is logged in the sink too (a dry run changes nothing).
 
     A successful run is logged by its own write (``_publish``), which costs
     the Sheets sink no extra request.
     """
-    run = _Run(started_at=now)
+    run = _Run(started_at=now, mode=mode)
     try:
         result = work(run)
     except EtlError as error:
@@ -438,6 +472,7 @@ def _publish(
     settings: Settings,
     sink: Sink,
     complaints: pd.DataFrame,
+    held: pd.DataFrame | None,
     rejects: Sequence[Reject],
     previous: dict[str, pd.DataFrame],
     state: SyncState,
@@ -445,13 +480,15 @@ def _publish(
     stages: dict[str, float],
     result: SyncResult,
     dry_run: bool,
+    allow_removals: bool,
     run: _Run,
     progress: Progress | None = None,
     extra_tabs: Mapping[str, pd.DataFrame] | None = None,
 ) -> SyncResult:
-    """Transform the merged complaints (canonical frame) into every tab and write them
-    in one load. ``extra_tabs``: tabs built elsewhere, written with the rest (the city
-    comparison of ``etl.city``)."""
+    """Transform the merged complaints (canonical frame) into every tab, check them
+    against what the output ``held`` (the publish guard), and write them in one load.
+    ``extra_tabs``: tabs built elsewhere, written with the rest (the city comparison
+    of ``etl.city``)."""
     if progress:
         progress.stage("transform")
     started = time.perf_counter()
@@ -475,6 +512,13 @@ def _publish(
     )
     tabs.update(extra_tabs or {})
     tabs[stored.SYNC_TAB] = state.to_frame()
+    result.removed = guard.check_removals(
+        held,
+        complaints,
+        max_share=1.0 if allow_removals else settings.max_removed_share,
+        allowed=settings.removed_tickets_allowed,
+    )
+    guard.check_history(previous, tabs)
     stages["transform"] = time.perf_counter() - started
 
     if progress:
@@ -539,14 +583,31 @@ def _newest(complaints: pd.DataFrame, cursor: datetime | None) -> datetime | Non
 
 
 def _read_stored(
-    sink: Sink, progress: Progress | None
+    sink: Sink, settings: Settings, progress: Progress | None
 ) -> tuple[dict[str, pd.DataFrame], SyncState, pd.DataFrame | None]:
-    """What earlier runs left in the sink: its tabs, the sync state, the tickets."""
+    """What earlier runs left in the sink: its tabs, the sync state, the tickets.
+
+    Runs before the first Traffy request, so it is where a run fails fast: the
+    output must be reachable (reading a spreadsheet proves its sharing),
+    writable, and hold this run's district (``guard.check_district``).
+    """
     if progress:
         progress.stage("read")
+    sink.check_ready()
     previous = sink.read_tabs(TABS_READ)
     state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
+    guard.check_district(_held_district(state, previous), settings.district, sink.description)
     return previous, state, stored.complaints_from_tabs(previous)
+
+
+def _held_district(state: SyncState, previous: Mapping[str, pd.DataFrame]) -> str | None:
+    """The district an output holds: its ``_sync`` state says, else its ``meta`` tab."""
+    if state.district:
+        return state.district
+    meta = previous.get("meta")
+    if meta is not None and not meta.empty and isinstance(meta["district"].iloc[0], str):
+        return str(meta["district"].iloc[0]) or None
+    return None
 
 
 def _checked_and_merged(

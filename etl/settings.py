@@ -8,10 +8,12 @@ variables, then command-line flags (passed as keyword arguments).
 from __future__ import annotations
 
 import os
+import tomllib
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -72,6 +74,8 @@ class Settings(BaseSettings):
     retry_backoff_initial: float = Field(default=1.0, ge=0)
     retry_backoff_max: float = Field(default=30.0, ge=0)
     max_invalid_share: float = Field(default=0.05, ge=0, le=1)
+    max_removed_share: float = Field(default=0.05, ge=0, le=1)
+    removed_tickets_allowed: int = Field(default=10, ge=0)
     warn_invalid_share: float = Field(default=0.01, ge=0, le=1)
     retry_budget: float = Field(default=300.0, gt=0)
     concurrency: int = Field(default=2, ge=1, le=8)
@@ -134,8 +138,31 @@ class Settings(BaseSettings):
 
     @field_validator("traffy_url", "sheets_api_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _http_url(cls, value: str) -> str:
+        """``http(s)://host[:port][/path]``, without a trailing slash (paths are appended).
+
+        Checked here, before the first request: a typo otherwise surfaced as a
+        connection error after the retries.
+        """
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018  # raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"{value!r} has an invalid port") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL such as https://host")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r} must be a host (and path) without ? or #")
+        return value
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Settings:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(
+                f"since ({self.since}) is after until ({self.until}): the window would be empty"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -197,8 +224,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
     ``overrides`` are command-line values; ``None`` means "not given".
     """
-    if config_file is not None and not config_file.is_file():
-        raise ConfigError(f"Config file {config_file} does not exist.")
+    for path, origin in _config_files(config_file):
+        _check_toml(path, origin)
     given = {key: value for key, value in overrides.items() if value is not None}
     # The file is handed to the settings source for this call only: setting
     # ETL_CONFIG would leak it into every later load in the process.
@@ -206,10 +233,40 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         return Settings(**given)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or 'settings'}: {item['msg']}"
-            for item in error.errors()
-        )
+        problems = "; ".join(_problem(item["loc"], item["msg"]) for item in error.errors())
         raise ConfigError(f"Invalid settings: {problems}") from None
     finally:
         _CONFIG_FILE.reset(token)
+
+
+def _problem(where: tuple[int | str, ...], message: str) -> str:
+    """One of pydantic's errors as ``field: what is wrong`` (its prefixes dropped)."""
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    field = ".".join(str(part) for part in where)
+    return f"{field}: {message}" if field else message
+
+
+def _config_files(config_file: Path | None) -> list[tuple[Path, str]]:
+    """The TOML files a load reads, each with where it was named (for messages)."""
+    files = [(default_config_path(), "the shipped defaults")]
+    if config_file is not None:
+        files.append((config_file, "--config"))
+    elif os.environ.get("ETL_CONFIG"):
+        files.append((Path(os.environ["ETL_CONFIG"]), "ETL_CONFIG"))
+    return files
+
+
+def _check_toml(path: Path, origin: str) -> None:
+    """One line for a config file that is missing, a folder, or not TOML: the file,
+    and for a syntax error its line and column (tomllib's own words)."""
+    if path.is_dir():
+        raise ConfigError(f"Config file {path} ({origin}) is a folder; give a TOML file.")
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} ({origin}) does not exist.")
+    try:
+        with path.open("rb") as file:
+            tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"Config file {path} is not valid TOML: {error}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text.") from None

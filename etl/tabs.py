@@ -480,6 +480,31 @@ class RunRow(Row):
     message: str | None = col(
         "Error message, if any", "ข้อความ", thai_description="ข้อความแสดงข้อผิดพลาด (ถ้ามี)"
     )
+    mode: str | None = col(
+        "sync, verify (a full re-read that repairs) or backfill (monthly files)",
+        "ประเภทการรัน",
+        thai_description="sync, verify (อ่านใหม่ทั้งหมดเพื่อตรวจและซ่อม) หรือ backfill (ไฟล์รายเดือน)",
+    )
+    windows_read: int | None = col(
+        "Creation-date windows read in full",
+        "ช่วงวันที่อ่านครบ",
+        thai_description="จำนวนช่วงวันที่สร้างเรื่องที่อ่านจาก Traffy ครบทุกหน้า",
+    )
+    windows_rescanned: int | None = col(
+        "Windows read again (pages that shifted, came back short or empty)",
+        "ช่วงที่อ่านซ้ำ",
+        thai_description="จำนวนครั้งที่ต้องอ่านช่วงวันที่ซ้ำ เพราะหน้าข้อมูลเลื่อน ขาด หรือว่าง",
+    )
+    records_expected: int | None = col(
+        "Records the Traffy server counted in the windows read (its total)",
+        "รายการที่เซิร์ฟเวอร์นับได้",
+        thai_description="จำนวนรายการที่เซิร์ฟเวอร์ Traffy แจ้ง (total) ในช่วงวันที่ที่อ่าน",
+    )
+    records_read: int | None = col(
+        "Records read in those windows: at least records_expected",
+        "รายการที่อ่านได้",
+        thai_description="จำนวนรายการที่อ่านได้ในช่วงเดียวกัน ต้องไม่น้อยกว่าที่เซิร์ฟเวอร์นับ",
+    )
 
 
 STATE = TabSpec(STATE_TAB, StateRow, ("key",), for_looker=False)

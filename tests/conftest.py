@@ -31,6 +31,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def fresh_logger() -> Iterator[None]:
+    """A CLI run points the ``etl`` logger at its runner's stream, closed once it
+    returns: later tests of the same process must not log into it."""
+    import logging
+
+    logger = logging.getLogger("etl")
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+
+
 def edge_cases() -> list[dict[str, Any]]:
     """The hand-written edge-case features (see the file's ``about``)."""
     data = json.loads((FIXTURES / "feed1_edge_cases.json").read_text(encoding="utf-8"))

@@ -167,7 +167,8 @@ def test_verbose_failure_shows_the_traceback(tmp_path: Path) -> None:
 def test_missing_config_file_is_one_line_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sync", "--config", str(tmp_path / "nope.toml")])
     assert result.exit_code == ExitCode.USAGE
-    assert result.stderr == f"error: Config file {tmp_path / 'nope.toml'} does not exist.\n"
+    missing = tmp_path / "nope.toml"
+    assert result.stderr == f"error: Config file {missing} (--config) does not exist.\n"
 
 
 def _etl(*args: str) -> list[str]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import os
+import stat
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from etl.models import BANGKOK
 from etl.pipeline import build_tabs
@@ -129,3 +133,42 @@ def test_text_cells_are_typed_by_the_tab_whatever_their_python_type() -> None:
     assert typed["star"].tolist() == [5, pd.NA, pd.NA]
     assert typed["description"].tolist() == [None, None, "42"]
     assert typed["province"].tolist() == [None, None, None]  # absent: empty, still typed
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process umask set to `mask` for the block, then restored."""
+    before = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+@pytest.mark.parametrize(
+    ("mask", "mode"),
+    [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)],
+    ids=["umask-022", "umask-002", "umask-077"],
+)
+def test_files_get_the_permissions_of_a_plain_write(tmp_path: Path, mask: int, mode: int) -> None:
+    sink = LocalSink(tmp_path)
+    with umask(mask):
+        sink.write_tabs(tabs())
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    assert stat.S_IMODE(plain.stat().st_mode) == mode
+    for path in tmp_path.glob("*.csv"):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    """Like ``open(path, "w")`` on an existing file: an analyst's chmod survives a sync."""
+    sink = LocalSink(tmp_path)
+    written = tabs()
+    with umask(0o022):
+        sink.write_tabs(written)
+        (tmp_path / "complaints.csv").chmod(0o640)
+        sink.write_tabs({"complaints": written["complaints"].iloc[:1]})
+    assert stat.S_IMODE((tmp_path / "complaints.csv").stat().st_mode) == 0o640
+    assert len(sink.read_tabs(["complaints"])["complaints"]) == 1

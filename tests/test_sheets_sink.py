@@ -291,8 +291,10 @@ def test_lock_stops_a_second_writer(server: FakeSheetsServer, sid: str) -> None:
     server.set_values(sid, "_state", "A3", [["lease_expires_at", until]])
     second = make_sink(server, sid, clock=clock)
     server.reset_stats()
-    with pytest.raises(SheetsLockedError, match="abc123"):
+    with pytest.raises(SheetsLockedError, match="abc123") as locked:
         second.write_tabs({"complaints": complaints(8)})
+    # 00:10 UTC on New Year's Day is 07:10 in Bangkok: the time a person reads.
+    assert "until 2026-01-01 07:10+07:00 (Bangkok time)" in str(locked.value)
     assert server.stats.writes == 0
     clock.now += timedelta(minutes=11)
     assert second.write_tabs({"complaints": complaints(8)}).tabs["complaints"].inserted == 3
@@ -434,7 +436,7 @@ def test_a_failed_run_retried_after_a_lost_response_is_logged_once(
     assert server.stats.faults == 1  # the write was retried
     runs = server.tab_values(sid, "_runs")
     assert [row[0] for row in runs[1:]] == ["run-ok", "run-failed"]
-    assert runs[2][3:4] + runs[2][11:] == ["TraffyUnreachable", "timed out"]
+    assert runs[2][3:4] + runs[2][11:13] == ["TraffyUnreachable", "timed out", "sync"]
 
 
 def test_failed_runs_grow_a_full_runs_tab(server: FakeSheetsServer, sid: str) -> None:

@@ -14,7 +14,7 @@ import requests
 from typer.testing import CliRunner
 
 from etl.cli import app
-from etl.errors import ConfigError, TraffyFatal
+from etl.errors import ConfigError, TraffyFatal, TraffyUnreachable
 from etl.fakes.synthetic import TicketFactory
 from etl.fakes.traffy import CSV_PATH, FakeTraffy, Fault
 from etl.models import BANGKOK
@@ -91,6 +91,32 @@ def test_backfill_retries_a_server_error_then_loads(traffy: FakeTraffy) -> None:
     traffy.script(Fault(status=503), Fault(reset=True))
     again = backfill(traffy)
     pd.testing.assert_frame_equal(again.tabs["complaints"], reference.tabs["complaints"])
+
+
+def test_a_file_shorter_than_its_content_length_is_read_again(traffy: FakeTraffy) -> None:
+    reference = backfill(traffy)
+    cut = Fault(truncate=3000, path=CSV_PATH, match={"file_name": "bangkok_2023-04"})
+    traffy.script(cut)
+    again = backfill(traffy)
+    assert cut.times == 0, "the cut file was served"
+    pd.testing.assert_frame_equal(again.tabs["complaints"], reference.tabs["complaints"])
+
+
+@pytest.mark.parametrize("missing", [1, 3000])
+def test_a_file_always_cut_short_fails_the_backfill(traffy: FakeTraffy, missing: int) -> None:
+    """A row-aligned cut parses as a shorter file: only the announced length shows it."""
+    traffy.script(Fault(truncate=missing, path=CSV_PATH, times=99))
+    sink = MemorySink()
+    try:
+        with pytest.raises(TraffyUnreachable, match="kept failing") as caught:
+            run_backfill(
+                load_settings(traffy_url=traffy.url, retry_attempts=2), first_month="2023-04",
+                last_month="2023-04", sink=sink, now=NOW,
+            )  # fmt: skip
+    finally:
+        traffy._faults.clear()
+    assert "2023-04" in str(caught.value)
+    assert sink.loads == 0
 
 
 def test_backfill_merges_with_synced_months(traffy: FakeTraffy) -> None:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from etl.cli import app
 from etl.fakes.synthetic import TicketFactory
 from etl.fakes.traffy import FakeTraffy
+from etl.guard import OutputOfAnotherDistrict
 from etl.models import BANGKOK
 from etl.pipeline import run_sync
 from etl.settings import Settings, load_settings
@@ -104,16 +105,29 @@ def test_sync_tab_holds_the_cursor_and_is_not_for_looker(traffy: FakeTraffy) -> 
     assert TABS["_sync"].for_looker is False
 
 
-def test_full_refresh_and_new_district_scan_everything(traffy: FakeTraffy) -> None:
+def test_full_refresh_scans_everything_and_keeps_history(traffy: FakeTraffy) -> None:
     sink = MemorySink()
     run_sync(settings_for(traffy), sink=sink, now=MAY_20)
+    history = sink.tabs["status_history"].copy()
     again = run_sync(settings_for(traffy), sink=sink, now=MAY_21, full_refresh=True)
     assert again.plan is not None
     assert again.plan.mode == "full"
-    other = run_sync(settings_for(traffy, district="วัฒนา"), sink=sink, now=MAY_21)
-    assert other.plan is not None
-    assert other.plan.mode == "full"
-    assert set(sink.tabs["complaints"]["district"].dropna()) == {"วัฒนา"}
+    pd.testing.assert_frame_equal(sink.tabs["status_history"].head(len(history)), history)
+
+
+def test_another_district_into_the_same_output_is_a_usage_error(traffy: FakeTraffy) -> None:
+    sink = MemorySink()
+    run_sync(settings_for(traffy), sink=sink, now=MAY_20)
+    held = {name: frame.copy() for name, frame in sink.tabs.items()}
+    requests = len(traffy.requests)
+    with pytest.raises(OutputOfAnotherDistrict, match="holds the tickets of เขตสวนหลวง") as raised:
+        run_sync(settings_for(traffy, district="วัฒนา"), sink=sink, now=MAY_21)
+    assert raised.value.exit_code == 2
+    assert "move its files (or the spreadsheet) aside" in str(raised.value)
+    assert len(traffy.requests) == requests  # refused before the first request
+    assert sink.tabs.keys() == held.keys()
+    for name, frame in held.items():
+        pd.testing.assert_frame_equal(sink.tabs[name], frame, obj=name)
 
 
 def test_cron_and_terminal_share_the_state_in_the_output_folder(

@@ -10,6 +10,10 @@ at this server (through `etl.sinks.google_session.SheetsSession`). It owns:
 - faults on demand (HTTP 429/5xx, optionally with Retry-After, optionally
   after the request took effect: a lost response) and request, cell and
   payload counters;
+- Google's own schema: every request's query parameters and body are checked
+  against the Sheets v4 discovery document (`etl.fakes.sheets_schema`), so an
+  unknown field, a bad enum value or a wrong JSON type gets Google's HTTP 400
+  ``INVALID_ARGUMENT`` answer instead of being silently ignored;
 - a ``POST /token`` OAuth endpoint, so service-account credentials whose
   ``token_uri`` points here work offline.
 
@@ -36,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from etl.fakes.sheets_schema import Violation, check_request, check_response
 
 MAX_CELLS = 10_000_000
 MAX_CELL_CHARS = 50_000
@@ -70,12 +76,17 @@ CellValue = str | int | float | bool | Formula | None
 
 
 class FakeApiError(Exception):
-    """An error answered to the client in Google's JSON error shape."""
+    """An error answered to the client in Google's JSON error shape.
 
-    def __init__(self, code: int, message: str) -> None:
+    `violations` become the ``google.rpc.BadRequest`` detail Google attaches
+    to a request its schema refuses (field path, description).
+    """
+
+    def __init__(self, code: int, message: str, violations: Sequence[Violation] = ()) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.violations = tuple(violations)
 
 
 @dataclass(frozen=True)
@@ -683,13 +694,25 @@ class FakeSheetsServer:
                         f"Request payload size exceeds the limit: {self.max_payload_bytes} bytes.",
                     )
                 try:
-                    payload = json.loads(body) if body else {}
+                    payload = json.loads(body, parse_constant=_refuse_constant) if body else {}
                 except ValueError as e:
                     raise FakeApiError(400, f"Invalid JSON payload received. {e}") from None
+                violations = check_request(kind, query, payload, bool(body))
+                if violations:
+                    raise FakeApiError(
+                        400, "\n".join(v.description for v in violations), violations
+                    )
                 book = self._book(sid)
                 result = self._dispatch(kind, book, rng, query, payload)
+                wrong = check_response(kind, result)
+                if wrong:
+                    raise FakeApiError(
+                        500,
+                        "The fake's answer is outside Google's schema (a bug of the fake): "
+                        + "\n".join(v.description for v in wrong),
+                    )
             except FakeApiError as e:
-                return e.code, _error_body(e.code, e.message), {}
+                return e.code, _error_body(e.code, e.message, e.violations), {}
             if fault is not None:  # done, but the client hears of a failure
                 return fault.status, _error_body(fault.status, fault.message), headers
             return 200, result, {}
@@ -1220,10 +1243,27 @@ def _input_option(option: str) -> str:
     return option
 
 
-def _error_body(code: int, message: str) -> dict[str, Any]:
-    return {
-        "error": {"code": code, "message": message, "status": _STATUS_NAMES.get(code, "UNKNOWN")}
+def _refuse_constant(token: str) -> Any:
+    """NaN and Infinity are not JSON: Python's parser takes them, Google's does not."""
+    raise ValueError(f"Unexpected token: {token}")
+
+
+def _error_body(code: int, message: str, violations: Sequence[Violation] = ()) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "status": _STATUS_NAMES.get(code, "UNKNOWN"),
     }
+    if violations:
+        error["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [
+                    {"field": v.field, "description": v.description} for v in violations
+                ],
+            }
+        ]
+    return {"error": error}
 
 
 _PATH = re.compile(r"^/v4/spreadsheets/([^/:]+)(.*)$")

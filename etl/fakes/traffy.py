@@ -51,7 +51,15 @@ class Fault:
     connection without answering; ``body``: raw bytes to send with 200;
     ``repeat_previous``: from this page on, the window's list is shifted by
     one, as when a ticket is inserted before the cursor: this page starts with
-    the previous page's last record (drift).
+    the previous page's last record (drift); ``rewrite``: the JSON page the
+    server would send (feed 1 or 2), changed by this function (see
+    :func:`error_page`, :func:`short_page`, :func:`empty_page`); ``truncate``:
+    a CSV file that stops this many bytes early while its ``Content-Length``
+    announces all of it.
+
+    ``match`` aims the fault at requests whose query has these values (e.g.
+    ``{"offset": "200"}``, ``{"start": "2023-04-01"}``) and ``path`` at one
+    endpoint; a fault serves ``times`` requests before it is used up.
     """
 
     status: int | None = None
@@ -60,6 +68,52 @@ class Fault:
     hang: float = 0.0
     reset: bool = False
     repeat_previous: bool = False
+    rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    truncate: int = 0
+    match: dict[str, str] = field(default_factory=dict)
+    path: str | None = None
+    times: int = 1
+
+    def matches(self, path: str, query: dict[str, list[str]]) -> bool:
+        if self.path is not None and path != self.path:
+            return False
+        return all(query.get(name, [""])[0] == value for name, value in self.match.items())
+
+
+ERROR_MESSAGE = (
+    "sum_state_by_group_tag cache memory error. Please contact an administrator | "
+    "เกิดความผิดพลาดที่หน่วยความจำแคช กรุณาติดต่อผู้ดูแลระบบ"
+)
+"""An error message as Traffy words it (the cache error of the captured feed-1 sample)."""
+
+
+def error_page(body: dict[str, Any]) -> dict[str, Any]:
+    """The documented error envelope (TRAFFY_API.md): HTTP 200, ``status: "success"``,
+    an error ``message``, ``total: 0`` and an empty list, every other field as usual."""
+    records = "results" if "results" in body else "features"
+    failed = {**body, "message": ERROR_MESSAGE, "total": 0, records: []}
+    if "count" in failed:
+        failed.update(count=0, count_total=0)
+    return failed
+
+
+def short_page(body: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed page holding half its records: empty ``message``, the real ``total``."""
+    records = "results" if "results" in body else "features"
+    kept = body[records][: len(body[records]) // 2]
+    cut = {**body, records: kept}
+    if "count" in cut:
+        cut["count"] = len(kept)
+    return cut
+
+
+def empty_page(body: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed page with no records while ``total`` still counts the window."""
+    records = "results" if "results" in body else "features"
+    emptied = {**body, records: []}
+    if "count" in emptied:
+        emptied["count"] = 0
+    return emptied
 
 
 class FakeTraffy:
@@ -99,6 +153,16 @@ class FakeTraffy:
         """Queue faults: the next requests get them, one each, in order."""
         with self._lock:
             self._faults.extend(faults)
+
+    def _take_fault(self, path: str, query: dict[str, list[str]]) -> Fault | None:
+        """The first queued fault aimed at this request (called under the lock)."""
+        for index, fault in enumerate(self._faults):
+            if fault.matches(path, query):
+                fault.times -= 1
+                if fault.times <= 0:
+                    del self._faults[index]
+                return fault
+        return None
 
     def on_request(self, hook: Callable[[int], None]) -> None:
         """Call ``hook(request_number)`` before answering, e.g. to add tickets (drift)."""
@@ -185,7 +249,7 @@ class FakeTraffy:
                 with fake._lock:
                     fake.requests.append(query)
                     number = len(fake.requests)
-                    fault = fake._faults.pop(0) if fake._faults else None
+                    fault = fake._take_fault(parts.path, query)
                 if fake._on_request:
                     fake._on_request(number)
                 if fake.latency:
@@ -209,16 +273,29 @@ class FakeTraffy:
                     window = (query.get("start", [""])[0], query.get("end", [""])[0])
                     with fake._lock:
                         fake._shifts[window] = fake._shifts.get(window, 0) + 1
+                rewrite = fault.rewrite if fault and fault.rewrite else (lambda body: body)
                 if parts.path == SEARCH_PATH:
-                    self._send(201, orjson.dumps(fake.search_page(query)))
+                    self._send(201, orjson.dumps(rewrite(fake.search_page(query))))
                 elif parts.path == CSV_PATH:
                     chunks = fake.csv_chunks(query.get("file_name", [""])[0])
                     if chunks is None:
                         self._send(200, NOT_FOUND_PAGE, {"Content-Type": "text/html"})
+                    elif fault and fault.truncate:
+                        self._cut_short(b"".join(chunks), fault.truncate)
                     else:
                         self._stream(chunks)
                 else:
-                    self._send(200, orjson.dumps(fake.page(query)))
+                    self._send(200, orjson.dumps(rewrite(fake.page(query))))
+
+            def _cut_short(self, body: bytes, missing: int) -> None:
+                """Announce the whole file, send all but its last ``missing`` bytes, hang up."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                self.wfile.write(body[: max(0, len(body) - missing)])
 
             def _stream(self, chunks: Iterator[bytes]) -> None:
                 """A file of unknown length: no Content-Length, the end is the close."""

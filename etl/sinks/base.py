@@ -44,6 +44,13 @@ class RunRecord:
     rejects: int = 0
     load: LoadInfo | None = None
     message: str | None = None
+    mode: str = "sync"
+    """``sync``, ``verify`` or ``backfill``."""
+    windows_read: int = 0
+    windows_rescanned: int = 0
+    records_expected: int = 0
+    """What the Traffy server counted in the windows read; ``records_read`` must reach it."""
+    records_read: int = 0
 
     def row(self) -> dict[str, object]:
         """The run as one row of the ``_runs`` tab (``etl.tabs.RunRow``), times as given."""
@@ -63,6 +70,11 @@ class RunRecord:
             ),
             "api_calls": load.api_calls,
             "message": (self.message or "")[:1000] or None,
+            "mode": self.mode,
+            "windows_read": self.windows_read,
+            "windows_rescanned": self.windows_rescanned,
+            "records_expected": self.records_expected,
+            "records_read": self.records_read,
         }
 
 
@@ -77,6 +89,11 @@ class Sink(Protocol):
 
     description: str
     """Where the output goes, for the run summary (a folder, a spreadsheet)."""
+
+    def check_ready(self) -> None:
+        """Raise ``SinkError`` now if a load could not be written: called before the
+        run spends minutes paging Traffy."""
+        ...
 
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]: ...
 

@@ -3,17 +3,19 @@
 Files are UTF-8 with a BOM so Excel shows Thai; dates are ISO text
 (``YYYY-MM-DD`` and ``YYYY-MM-DD HH:MM:SS``, Bangkok time) which Looker Studio
 and pandas type on read. Write mode: replace, one whole file per tab, written
-to a temporary file and renamed so a crash never leaves half a file.
+to a temporary file and renamed so a crash never leaves half a file; the files
+get the permissions a plain write would give (see `_temporary_beside`).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -48,6 +50,25 @@ class LocalSink:
 
     def path(self, tab: str) -> Path:
         return self.folder / f"{self.names.get(tab, tab)}.csv"
+
+    def check_ready(self) -> None:
+        """The folder, or the nearest folder above it that exists, takes new files.
+
+        Checked without creating anything: a run that fails later leaves no trace.
+        """
+        existing = self.folder.absolute()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise SinkError(
+                f"Cannot write the output folder {self.folder}: {existing} is a file. "
+                "Choose another --out."
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise SinkError(
+                f"Cannot write in {existing} (permission denied) for the output folder "
+                f"{self.folder}. Choose another --out, or fix the folder's permissions."
+            )
 
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         tabs: dict[str, pd.DataFrame] = {}
@@ -138,9 +159,10 @@ class LocalSink:
     def _write_atomically(
         self, path: Path, spec: TabSpec, frame: pd.DataFrame, rows: RowTexts | None = None
     ) -> None:
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
+        try:
+            handle, temporary = _temporary_beside(path)
+        except OSError as error:
+            raise SinkError(f"Cannot write {path}: {error.strerror}") from None
         try:
             with os.fdopen(handle, "wb") as file:
                 write_csv(spec, frame, file, rows)
@@ -151,6 +173,37 @@ class LocalSink:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """A new file next to `path` (same folder, so the rename is atomic), opened for writing.
+
+    Its permissions are those a plain ``open(path, "w")`` would give, so an
+    analyst on another account can read the CSV as with any file they save:
+    a new file gets ``0o666`` less the umask (the kernel applies the umask and
+    any default ACL, as for any new file; ``tempfile.mkstemp`` would force
+    ``0o600``), and a file being replaced keeps the permission bits it had.
+    """
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temporary = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            handle = os.open(temporary, flags, 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            try:
+                os.fchmod(handle, mode)
+            except BaseException:
+                os.close(handle)
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        return handle, temporary
+    raise FileExistsError(errno.EEXIST, "No unused temporary file name", str(path.parent))
 
 
 def _spec(tab: str) -> TabSpec:

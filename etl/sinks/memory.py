@@ -22,6 +22,9 @@ class MemorySink:
         self.runs: list[RunRecord] = []
         self.loads = 0
 
+    def check_ready(self) -> None:
+        """Memory always takes a write."""
+
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         return {name: self.tabs[name].copy() for name in names if name in self.tabs}
 

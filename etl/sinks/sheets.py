@@ -208,6 +208,11 @@ class SheetsSink:
         sheets = self._metadata()
         return {tab: sheets[self.names[tab]].sheet_id for tab in tabs if self.names[tab] in sheets}
 
+    def check_ready(self) -> None:
+        """Nothing to do: a run reads the tabs before its first Traffy request, and that
+        read fails on a wrong id or a missing share. Edit rights cannot be seen without
+        writing; ``etl doctor`` checks them."""
+
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         """Tabs by id as typed frames; ``actions`` includes the staff columns."""
         sheets, contents = self._snapshot()
@@ -242,7 +247,8 @@ class SheetsSink:
         """
         before = self.api_calls
         plan, state = self._plan(tabs, run_row=run is not None)
-        runs_row = len(self._snapshot()[1].get(RUNS_TAB, [])) + 1
+        logged = self._snapshot()[1].get(RUNS_TAB, [])
+        runs_row = len(logged) + 1
         self._cache = None  # whatever happens next, the spreadsheet may change
         self.last_plan = plan
         if self.dry_run:
@@ -255,7 +261,7 @@ class SheetsSink:
         calls = (1 if plan.structure else 0) + max(len(chunks), 1 if run else 0)
         if run:
             run.load = plan.load_info(self.api_calls - before + calls)
-        log_range = [self._run_range(run, max(runs_row, 2))] if run else []
+        log_range = [*_runs_header(logged), self._run_range(run, max(runs_row, 2))] if run else []
         if plan.structure:
             self._call(
                 "change the tabs' structure",
@@ -452,9 +458,11 @@ class SheetsSink:
         if until.tzinfo is None:
             until = until.replace(tzinfo=UTC)
         if until > self.clock():
+            local = until.astimezone(BANGKOK).isoformat(sep=" ", timespec="minutes")
             raise SheetsLockedError(
-                f"Another sync (run {owner}) holds the spreadsheet until {until:%Y-%m-%d %H:%M} "
-                "UTC; nothing was written. Wait for it, or if it died, retry after that time."
+                f"Another sync (run {owner}) holds the spreadsheet until {local} "
+                "(Bangkok time); nothing was written. Wait for it, or if it died, retry after "
+                "that time."
             )
 
     def _state_ranges(self, run_id: str, *, release: bool) -> list[dict[str, Any]]:
@@ -572,7 +580,8 @@ class SheetsSink:
         if RUNS_TAB not in sheets:
             self.init()
             sheets = self._metadata()
-        row = max(len(self._read([RUNS_TAB]).get(RUNS_TAB, [])) + 1, 2)
+        logged = self._read([RUNS_TAB]).get(RUNS_TAB, [])
+        row = max(len(logged) + 1, 2)
         structure, _new_tabs, _cells = self._grow(
             sheets, {RUNS_TAB: (row, len(RUNS.columns), RUNS)}
         )
@@ -587,7 +596,7 @@ class SheetsSink:
             "record the run",
             self.http.values_batch_update,
             self.spreadsheet_id,
-            {"valueInputOption": "RAW", "data": [self._run_range(run, row)]},
+            {"valueInputOption": "RAW", "data": [*_runs_header(logged), self._run_range(run, row)]},
         )
 
     # -- API calls ---------------------------------------------------------------
@@ -727,6 +736,17 @@ def _sized_ranges_of(title: str, block: Block, max_bytes: int) -> list[tuple[dic
         out.append((item, size + len(item["range"]) + 30))
         start = end
     return out
+
+
+def _runs_header(logged: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The ``_runs`` header as a value range when the tab's is older (fewer columns): a
+    column added to ``RunRow`` gets its name above the values logged under it."""
+    names = RUNS.column_names
+    if logged and [str(v) for v in logged[0][: len(names)]] == names:
+        return []
+    if not logged:
+        return []  # a new tab: its header is written with the tab
+    return [{"range": f"{_quote(RUNS_TAB)}!A1:{_column(len(names) - 1)}1", "values": [names]}]
 
 
 def _header_runs(spec: TabSpec) -> list[Any]:

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from etl.errors import TraffyUnreachable
+from etl.errors import IncompleteWindow, TraffyUnreachable
 from etl.frames import by_creation, gc_paused
 from etl.models import BANGKOK, Complaint, Reject
 from etl.traffy import feed_search, feed_v1
@@ -44,7 +44,8 @@ from etl.traffy.client import TraffyClient
 log = logging.getLogger(__name__)
 
 MAX_SCANS = 3
-"""Scans of one window before drift is declared persistent."""
+"""Scans of one window before drift, or a shortfall against the server's count, is
+declared persistent."""
 
 
 class Feed(Protocol):
@@ -89,8 +90,18 @@ class ExtractInfo:
     valid: int = 0
     rejected: int = 0
     windows: int = 0
+    """Windows read in full (a split window counts as its parts)."""
     rescans: int = 0
     splits: int = 0
+    expected: int = 0
+    """Records the server counted (``total``) in the windows that gave a count: the
+    proof of completeness. A day shared by two windows counts in both, as in ``read``."""
+    read: int = 0
+    """Records paged in those same windows, without page shifts' repeats; never below
+    ``expected``."""
+    uncounted_windows: int = 0
+    """Windows whose server gave no count (``total`` 0 or absent): read to their end,
+    with nothing to check them against."""
     unknown_fields: dict[str, int] = field(default_factory=dict)
     validate_seconds: float = 0.0
     """Of the extraction's time, spent validating records (the rest is paging)."""
@@ -155,6 +166,30 @@ class _Scan:
     rescans: int = 0
     splits: int = 0
     parts: list[_Scan] = field(default_factory=list)
+    expected: int | None = None
+    """The server's count of the window (its first page's ``total``), when it gave one."""
+    paged: int = 0
+    """Records paged: at least ``expected``, or the scan would have failed."""
+
+
+@dataclass
+class _Pass:
+    """One pass over a window's pages."""
+
+    records: list[Any]
+    pages: int
+    paged: int
+    """Records the pages held. A pass is kept only without drift, or when two passes
+    agree (the server's own answer): then no record is a page shift's repeat, and
+    what was paged is what the server counts. A ticket the server holds twice is
+    two records in ``total`` as in the pages."""
+    expected: int | None
+    drift: str = ""
+
+    @property
+    def shortfall(self) -> bool:
+        """Fewer records paged than the server counted: pages were cut short or empty."""
+        return self.expected is not None and self.paged < self.expected
 
 
 class _Pager:
@@ -177,21 +212,49 @@ class _Pager:
         return self._ids(record) or raw_json(record)
 
     def scan(self, first: date, last: date) -> _Scan:
-        """All records of the window, re-scanned on drift, split when too big."""
+        """All records of the window, re-scanned on drift or shortfall, split when too big.
+
+        A window is complete when the records paged reach the server's own count
+        of it (TRAFFY_API.md: ``total``; new tickets arriving while we page can only
+        raise it). A pass that falls short was served pages cut short or empty: it is
+        read again, and a shortfall that persists fails the run before anything is
+        written, rather than publish a month with tickets missing.
+        """
         previous: list[str] | None = None
+        short: _Pass | None = None
         for attempt in range(MAX_SCANS):
             outcome = self._scan_once(first, last)
             if isinstance(outcome, _TooBig):
                 return self._split(first, last)
-            records, pages, drift = outcome
-            if not drift:
-                return _Scan(first, last, records, pages, rescans=attempt)
-            keys = [_raw_key(self.feed, r) for r in records]
+            if outcome.shortfall:
+                log.info(
+                    "Window %s..%s: %d of the %d tickets the server counts were paged; "
+                    "scanning it again",
+                    first, last, outcome.paged, outcome.expected,
+                )  # fmt: skip
+                short, previous = outcome, None
+                continue
+            scan = _Scan(
+                first, last, outcome.records, outcome.pages, rescans=attempt,
+                expected=outcome.expected, paged=outcome.paged,
+            )  # fmt: skip
+            if not outcome.drift:
+                return scan
+            keys = [_raw_key(self.feed, r) for r in outcome.records]
             # A stable repeat (the same answer twice) is the server's, not drift: accept it.
             if keys == previous:
-                return _Scan(first, last, records, pages, rescans=attempt)
-            log.info("Drift while paging %s..%s (%s); scanning it again", first, last, drift)
+                return scan
+            log.info(
+                "Drift while paging %s..%s (%s); scanning it again", first, last, outcome.drift
+            )
             previous = keys
+        if short is not None:
+            raise IncompleteWindow(
+                f"Tickets created {first}..{last}: the Traffy server counts {short.expected} "
+                f"but {short.paged} were paged ({MAX_SCANS} scans of "
+                f"{self.client.base_url}{self.feed.PATH}); nothing was written. Pages came "
+                "back short or empty: Traffy may be failing, try again later."
+            )
         raise TraffyUnreachable(
             f"Tickets created {first}..{last} kept changing while being paged "
             f"({MAX_SCANS} scans of {self.client.base_url}{self.feed.PATH}). "
@@ -204,8 +267,9 @@ class _Pager:
         left, right = self.scan(first, middle), self.scan(middle + timedelta(days=1), last)
         return _Scan(first, last, [], 0, splits=1, parts=[left, right])
 
-    def _scan_once(self, first: date, last: date) -> tuple[list[Any], int, str] | _TooBig:
-        """One pass over the window's pages: its records, pages and the drift seen.
+    def _scan_once(self, first: date, last: date) -> _Pass | _TooBig:
+        """One pass over the window's pages: its records, pages, the server's count of
+        the window and the drift seen.
 
         Drift is what a shifted list looks like. The list is in ascending creation
         order and an updated ticket does not move (TRAFFY_API.md, "Paging hazard");
@@ -224,6 +288,7 @@ class _Pager:
         records: list[Any] = []
         seen: set[str] = set()
         totals: set[int] = set()
+        expected: int | None = None
         offset = pages = 0
         drift = ""
         while True:
@@ -239,8 +304,10 @@ class _Pager:
             total = self.feed.total_of(body)
             if total is not None:
                 totals.add(total)
-                if pages == 1 and total > self.page_size * self.max_pages and first < last:
-                    return _TooBig()
+                if pages == 1:
+                    expected = total
+                    if total > self.page_size * self.max_pages and first < last:
+                        return _TooBig()
             keys = list(map(self._key, page))
             # Pages on to the end even after drift: two full scans that agree
             # are a stable answer, whatever it repeats.
@@ -251,7 +318,7 @@ class _Pager:
             seen.update(keys)
             records.extend(page)
             if len(page) < self.page_size:
-                return records, pages, drift
+                return _Pass(records, pages, len(records), expected, drift)
             offset += len(page)
 
 
@@ -275,7 +342,7 @@ def extract(
     Nothing is written anywhere: a failure raises before the caller loads.
     ``district=None`` keeps every district (all of Bangkok, as the benchmarks do).
     """
-    info = ExtractInfo(windows=len(spans))
+    info = ExtractInfo()
     pager = _Pager(client, feed, district or "", page_size, max_window_pages)
     pager.on_page = on_page
     requests_before = client.requests
@@ -348,13 +415,21 @@ def _scan_all(
 
 
 def _leaves(scans: Iterable[_Scan], info: ExtractInfo) -> Iterator[_Scan]:
+    """The windows read in full, split windows replaced by their parts; counts each
+    window's proof of completeness into ``info``."""
     for scan in scans:
         info.rescans += scan.rescans
         info.splits += scan.splits
         if scan.parts:
             yield from _leaves(scan.parts, info)
+            continue
+        info.windows += 1
+        if scan.expected is None:
+            info.uncounted_windows += 1
         else:
-            yield scan
+            info.expected += scan.expected
+            info.read += scan.paged
+        yield scan
 
 
 def _validated(

@@ -54,8 +54,11 @@ def records_of(body: dict[str, Any]) -> list[Any] | None:
 
 
 def total_of(body: dict[str, Any]) -> int | None:
+    """``total`` when it is a positive count (0 is read as "not computed", as on feed 1)."""
     total = body.get("total")
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
+    if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+        return total
+    return None
 
 
 def unknown_fields(record: Any) -> list[str]:
@@ -169,16 +172,19 @@ def to_complaint(record: Any) -> Complaint:
 
 
 def check_page(body: dict[str, Any]) -> None:
-    """Sort a body without ``results``: a transient error inside a 2xx, or a changed API."""
+    """Sort a body that may be a failure inside a 2xx (see ``feed_v1.check_page``): no
+    ``results``, or none next to an error ``message`` or a non-success ``status``."""
     from etl.errors import TraffyFatal
     from etl.traffy.client import RetriableResponse
 
-    if records_of(body) is not None:
+    results = records_of(body)
+    if results:
         return
     status, message = body.get("status"), body.get("message")
     if status not in ("success", 200, 201, True) or message:
         raise RetriableResponse(f"error body: status={status!r}, message={str(message)[:120]!r}")
-    raise TraffyFatal(
-        "The Traffy feed-2 (search) response has no 'results' list: the API may have "
-        "changed. Try --feed v1, or report it to the maintainers."
-    )
+    if results is None:
+        raise TraffyFatal(
+            "The Traffy feed-2 (search) response has no 'results' list: the API may have "
+            "changed. Try --feed v1, or report it to the maintainers."
+        )

@@ -2,8 +2,8 @@
 
 What this module knows of the feed (TRAFFY_API.md): ``limit`` (<= 1000),
 ``offset``, ``sort=asc``, ``start``/``end`` dates as a pair; no server-side
-district filter; naive Bangkok timestamps; ``total``/``count`` can lie, so
-only ``features`` is trusted.
+district filter; naive Bangkok timestamps. ``total`` is the server's count of
+a ``start``/``end`` window (0: not computed), which extraction must reach.
 """
 
 from __future__ import annotations
@@ -216,23 +216,30 @@ def to_complaint(record: Any) -> Complaint:
 
 
 def check_page(body: dict[str, Any]) -> None:
-    """Sort a body without ``features``: a transient server error, or a changed API.
+    """Sort a body that may be a failure dressed as a page.
 
-    The API reports some failures inside an HTTP 200 body (``status`` not
-    ``success``, or an error ``message``); those are worth retrying.
+    The API reports failures inside HTTP 200 bodies. A body with no
+    ``features`` list, or an *empty* one next to an error ``message`` or a
+    non-success ``status``, is a failed request, not an empty window
+    (TRAFFY_API.md: ``status:"success"``, a message, ``total: 0``,
+    ``features: []``): retried, then fatal. A page *with* features may carry
+    a message too (the cache warning of ``feed1-v1-example.json``): its
+    features are real and kept.
     """
     from etl.errors import TraffyFatal
     from etl.traffy.client import RetriableResponse
 
-    if features_of(body) is not None:
+    features = features_of(body)
+    if features:
         return
     status, message = body.get("status"), body.get("message")
     if status != "success" or message:
         raise RetriableResponse(f"error body: status={status!r}, message={str(message)[:120]!r}")
-    raise TraffyFatal(
-        "The Traffy feed-1 response has no 'features' list: the API may have changed. "
-        "Check the feed setting or report it to the maintainers."
-    )
+    if features is None:
+        raise TraffyFatal(
+            "The Traffy feed-1 response has no 'features' list: the API may have changed. "
+            "Check the feed setting or report it to the maintainers."
+        )
 
 
 # --- Batch validation: a record straight to a row of the canonical frame ----------------

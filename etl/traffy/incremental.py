@@ -11,8 +11,8 @@ ticket's creation date never changes, so a run fetches:
   window costs fewer pages than several (see :func:`refresh_windows`).
 
 A scanned window is authoritative for the tickets created in it; tickets
-created elsewhere are kept from the sink. ``--full-refresh``, a first run,
-or a change of district scans the whole configured range instead.
+created elsewhere are kept from the sink. ``--full-refresh``, ``--verify``
+or a first run scans the whole range the output covers instead.
 Cost in requests: the sum over windows of ``ceil((records + 1) / page_size)``.
 """
 
@@ -85,12 +85,11 @@ class SyncPlan:
     """The windows one sync fetches, and why."""
 
     mode: str
-    """``full`` (first run, ``--full-refresh``, new district), ``range`` (--since given)
+    """``full`` (first run, ``--full-refresh``, ``--verify``), ``range`` (--since given)
     or ``incremental``."""
     new: list[tuple[date, date]]
     refresh: list[tuple[date, date]] = field(default_factory=list)
     open_tickets: int = 0
-    keep_stored: bool = True
 
     @property
     def spans(self) -> list[tuple[date, date]]:
@@ -115,8 +114,6 @@ def plan_sync(
 
     ``open_days``: the creation dates (Bangkok) of the stored tickets still open.
     """
-    if state.district is not None and state.district != district:
-        return SyncPlan("full", list(windows(since, until, window_days)), keep_stored=False)
     if explicit_since:
         return SyncPlan("range", list(windows(since, until, window_days)))
     if full_refresh or state.cursor is None:

@@ -12,6 +12,7 @@ the district's rows are kept, so memory stays flat whatever the file's size.
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from typing import Any
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from urllib3.exceptions import ProtocolError
 
 from etl.errors import TraffyFatal
 from etl.models import Complaint, Reject
@@ -113,7 +115,26 @@ def read_month(
             )
         raise RetriableResponse(f"an HTML page instead of the CSV of {month}")
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="replace")
-    return read_rows(csv.reader(text), month, district)
+    try:
+        rows = read_rows(csv.reader(text), month, district)
+    except (ProtocolError, http.client.IncompleteRead):
+        raise RetriableResponse(f"the file of {month} broke off") from None
+    _check_length(response, month)
+    return rows
+
+
+def _check_length(response: requests.Response, month: str) -> None:
+    """A file shorter than its ``Content-Length`` lost its last rows: read it again.
+
+    The server gives no row count; where it announces the length, every byte of
+    it must have arrived (the stream is read to its end, so ``tell`` is the size).
+    """
+    announced = response.headers.get("Content-Length", "")
+    received = response.raw.tell()
+    if announced.isdigit() and received < int(announced):
+        raise RetriableResponse(
+            f"the file of {month} stopped at {received} of its {int(announced)} bytes"
+        )
 
 
 def read_rows(reader: Iterator[list[str]], month: str, district: str | None) -> MonthRows:
