@@ -183,7 +183,7 @@ def sync(
                 )
             )
     if len(settings.served_districts) > 1:
-        ui.finish_city(served)
+        ui.finish_city(served, settings)
         return
     ui.finish(result, settings)
 
@@ -238,7 +238,7 @@ def backfill(
                 )
             )
     if len(settings.served_districts) > 1:
-        ui.finish_city(served)
+        ui.finish_city(served, settings)
         return
     ui.finish(result, settings)
 
@@ -567,9 +567,16 @@ class _Ui:
             progress.close()
         return result
 
-    def finish_city(self, result: city.CityResult) -> None:
-        """A line per district and the totals; exit 1 naming each district that failed."""
-        self.result("\n".join(city.summary_lines(result)), result.to_dict())
+    def finish_city(self, result: city.CityResult, settings: Settings) -> None:
+        """A line per district and the totals; exit 1 naming each district that failed,
+        else 3 naming those with too many invalid records (published, as ``finish``)."""
+        partial = [
+            d.result
+            for d in result.districts
+            if d.result and d.result.rejected_share > settings.warn_invalid_share
+        ]
+        data = result.to_dict() | {"partial": [r.district for r in partial]}
+        self.result("\n".join(city.summary_lines(result)), data)
         if result.failed:
             named = "; ".join(f"{d.district}: {d.error}" for d in result.failed)
             self.error(
@@ -578,6 +585,15 @@ class _Ui:
                 ExitCode.FAILED,
             )
             raise typer.Exit(ExitCode.FAILED)
+        if partial:
+            named = ", ".join(f"{r.district} {r.rejected_share:.1%}" for r in partial)
+            self.error(
+                f"warning: records invalid over warn_invalid_share "
+                f"{settings.warn_invalid_share:.0%} in {named}; the rest was published. "
+                "See each district's rejects tab.",
+                ExitCode.PARTIAL,
+            )
+            raise typer.Exit(ExitCode.PARTIAL)
 
     def finish(self, result: pipeline.SyncResult, settings: Settings) -> None:
         """Print the summary on stdout; exit 3 when too many records were invalid."""

@@ -344,6 +344,24 @@ def test_the_limiter_waits_only_when_the_window_is_full() -> None:
     assert limiter.granted == [1000.0, 1000.0, 1060.0, 1121.0]
 
 
+def test_an_output_bound_to_another_district_fails_that_district_only(
+    city: FakeTraffy, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    wrong = settings_for(city, "สวนหลวง", out / "บางกะปิ", date(2023, 7, 9))
+    run_sync(wrong, now=DAY_1)  # สวนหลวง's tickets in the folder named for บางกะปิ
+    before = {p.name: p.read_bytes() for p in (out / "บางกะปิ").iterdir() if p.name != "_runs.csv"}
+    result = run_city_sync(settings_for(city, ",".join(SERVED), out, date(2023, 7, 10)), now=DAY_2)
+    assert [d.district for d in result.failed] == ["บางกะปิ"]
+    assert "OutputOfAnotherDistrict" in (result.failed[0].error or "")
+    after = {p.name: p.read_bytes() for p in (out / "บางกะปิ").iterdir() if p.name != "_runs.csv"}
+    assert after == before  # nothing written into it, the failure logged in its _runs
+    runs = pd.read_csv(out / "บางกะปิ" / "_runs.csv", encoding="utf-8-sig")
+    assert runs["outcome"].iloc[-1] == "OutputOfAnotherDistrict"
+    for name in ("สวนหลวง", "ประเวศ"):
+        assert (out / name / "kpi_monthly_by_district.csv").is_file()
+
+
 def test_doctor_checks_every_districts_spreadsheet(
     city: FakeTraffy, sheets: FakeSheetsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -367,7 +385,10 @@ def test_cli_city_run_to_folders_and_the_report_of_one_district(
         ["sync", "--district", "สวนหลวง,เขตบางกะปิ", "--traffy-url", city.url,
          "--since", "2023-04-01", "--until", "2023-07-09", "--out", str(out)],
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    # สวนหลวง has 1 invalid record of 93 (1.1 %, over warn_invalid_share's 1 %):
+    # published, and the run exits 3 naming it, as a one-district sync would.
+    assert result.exit_code == 3, result.output
+    assert "warning: records invalid over warn_invalid_share 1% in สวนหลวง 1.1%" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["บางกะปิ", "สวนหลวง"]
     lines = result.output.splitlines()
     assert any(line.startswith("Bangkok: 2 districts from one extraction") for line in lines)
