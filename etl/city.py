@@ -223,6 +223,8 @@ def run_city_sync(
         except EtlError as error:
             _fail(one, error, now, dry_run, mode=mode)
     planned = [one for one in served if one.plan is not None]
+    if not planned:  # no output to write to: nothing to page for
+        return CityResult([one.outcome for one in served], ExtractInfo())
     spans = covering_windows([one.plan for one in planned if one.plan], settings, planned)
 
     if progress:
@@ -249,13 +251,11 @@ def run_city_sync(
     frame, rejects = extraction.frame, extraction.rejects
     del extraction  # the city's frame is split below; keep one copy of it, not two
     feed = FEEDS[settings.feed]
-    rows = _split(
-        frame, rejects, info, planned, spans, feed.in_district, started, now, dry_run, mode
-    )
+    _split(frame, rejects, info, planned, spans, feed.in_district, started, now, dry_run, mode)
     merged = [one for one in planned if one.complaints is not None]
 
     # 4. the city comparison, then each district's tabs and load
-    comparison = _comparison(settings, frame, rows, merged, spans, until, now)
+    comparison = _comparison(settings, frame, merged, spans, until, now)
     del frame
     for one in merged:
         _publish_district(
@@ -304,6 +304,8 @@ def run_city_backfill(
         one.plan = SyncPlan("backfill", [])
         one.stages["read"] = time.perf_counter() - started
     planned = [one for one in served if one.plan is not None]
+    if not planned:
+        return CityResult([one.outcome for one in served], ExtractInfo())
 
     if progress:
         progress.stage("extract")
@@ -331,12 +333,12 @@ def run_city_backfill(
         one.plan = SyncPlan("backfill", spans)
     frame, rejects, info = extraction.frame, extraction.rejects, extraction.info
     del extraction
-    rows = _split(
+    _split(
         frame, rejects, info, planned, spans, monthly_csv.in_district, started, now, dry_run,
         "backfill",
     )  # fmt: skip
     merged = [one for one in planned if one.complaints is not None]
-    comparison = _comparison(settings, frame, rows, merged, spans, spans[-1][1], now)
+    comparison = _comparison(settings, frame, merged, spans, spans[-1][1], now)
     del frame
     for one in merged:
         window = (spans[0][0], spans[-1][1])
@@ -375,7 +377,7 @@ def _split(
     now: datetime,
     dry_run: bool,
     mode: str,
-) -> dict[str, np.ndarray]:
+) -> None:
     """Give each district its tickets and rejects of the city's extraction, merged with
     its output's (``one.complaints``); a district refused here fails alone."""
     rows = district_rows(frame, [one.name for one in planned])
@@ -400,7 +402,6 @@ def _split(
             )
         except EtlError as error:
             _fail(one, error, now, dry_run, one.extraction, mode=mode)
-    return rows
 
 
 def _plan(
@@ -495,7 +496,6 @@ def _within(
 def _comparison(
     settings: Settings,
     frame: pd.DataFrame,
-    rows: Mapping[str, np.ndarray],
     merged: Sequence[_Served],
     spans: Sequence[tuple[date, date]],
     until: date,

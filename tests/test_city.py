@@ -403,3 +403,17 @@ def test_cli_city_run_to_folders_and_the_report_of_one_district(
     assert "เขตบางกะปิ" in text
     assert "เทียบกับกรุงเทพมหานคร" in text  # the comparison section
     assert " จาก " in text  # "rank 12 of 50" as the office reads it
+
+
+def test_when_no_output_can_be_written_traffy_is_not_paged(
+    city: FakeTraffy, sheets: FakeSheetsServer, tmp_path: Path
+) -> None:
+    sinks = {}
+    for name in ("สวนหลวง", "บางกะปิ"):
+        sid = sheets.create_spreadsheet()
+        sheets.deny(sid)
+        sinks[name] = SheetsSink(sid, api_url=sheets.url)
+    settings = settings_for(city, "สวนหลวง,บางกะปิ", tmp_path, date(2023, 7, 9))
+    result = run_city_sync(settings, sinks=sinks, now=DAY_1)
+    assert [d.district for d in result.failed] == ["สวนหลวง", "บางกะปิ"]
+    assert city.requests == []
