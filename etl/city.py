@@ -673,6 +673,7 @@ def summary_lines(result: CityResult) -> list[str]:
             f"  {one.district:<{width}}  ok  {mode:<11} {r.complaints_total} tickets "
             f"({changed}), {r.extract.rejected} rejected, {r.load.rows_written} rows written, "
             f"{r.load.api_calls} output calls -> {one.output}"
+            + (f"; verify: {r.verification.describe()}" if r.verification else "")
         )
     failed = result.failed
     lines.append(

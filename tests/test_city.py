@@ -417,3 +417,18 @@ def test_when_no_output_can_be_written_traffy_is_not_paged(
     result = run_city_sync(settings, sinks=sinks, now=DAY_1)
     assert [d.district for d in result.failed] == ["สวนหลวง", "บางกะปิ"]
     assert city.requests == []
+
+
+def test_a_city_verify_rereads_every_districts_window(city: FakeTraffy, tmp_path: Path) -> None:
+    served = settings_for(city, "สวนหลวง,บางกะปิ", tmp_path, date(2023, 7, 9))
+    run_city_sync(served, now=DAY_1)
+    later = settings_for(city, "สวนหลวง,บางกะปิ", tmp_path, date(2023, 7, 10))
+    result = run_city_sync(later, now=DAY_2, verify=True)
+    assert result.failed == []
+    for one in result.districts:
+        assert one.result is not None
+        assert one.result.plan is not None
+        assert one.result.plan.mode == "full"
+        assert one.result.verification is not None
+        runs = pd.read_csv(tmp_path / one.district / "_runs.csv", encoding="utf-8-sig")
+        assert runs["mode"].tolist() == ["sync", "verify"]
