@@ -155,6 +155,14 @@ def district_sinks(settings: Settings, *, local_rest: bool) -> dict[str, Sink]:
     return sinks
 
 
+def spreadsheets_to_init(settings: Settings) -> dict[str, str]:
+    """The spreadsheets ``etl init`` prepares: the one ``spreadsheet_id`` names, or, when
+    it is unset or one of ``[spreadsheets]``, every spreadsheet there (by district)."""
+    if settings.spreadsheet_id and settings.spreadsheet_id not in settings.spreadsheets.values():
+        return {settings.spreadsheet_id: settings.spreadsheet_id}
+    return dict(settings.spreadsheets)
+
+
 def district_output(settings: Settings) -> Sink:
     """Where one district's tabs are (``etl report --district``): its spreadsheet, else
     the folder a city run wrote for it (``out/<district>/``), else ``out`` itself."""

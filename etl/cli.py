@@ -260,14 +260,22 @@ def init(
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors():
         settings = _settings(config, spreadsheet_id=spreadsheet_id)
-        if not settings.spreadsheet_id:
+        books = city.spreadsheets_to_init(settings)
+        if not books:
             raise ConfigError(
-                "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID."
+                "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID "
+                "(or [spreadsheets] / ETL_SPREADSHEETS for a city-wide run)."
             )
-        changes = SheetsSink.from_settings(settings).init()
+        changes = []
+        for label, sid in books.items():
+            one = settings.model_copy(update={"spreadsheet_id": sid})
+            done = SheetsSink.from_settings(one).init()
+            changes += [f"{label}: {change}" for change in done] if len(books) > 1 else done
+    data: dict[str, object] = {"spreadsheet_id": settings.spreadsheet_id, "changes": changes}
+    if settings.spreadsheets:
+        data["spreadsheets"] = books
     ui.result(
-        "\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.",
-        {"spreadsheet_id": settings.spreadsheet_id, "changes": changes},
+        "\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.", data
     )
 
 

@@ -432,3 +432,16 @@ def test_a_city_verify_rereads_every_districts_window(city: FakeTraffy, tmp_path
         assert one.result.verification is not None
         runs = pd.read_csv(tmp_path / one.district / "_runs.csv", encoding="utf-8-sig")
         assert runs["mode"].tolist() == ["sync", "verify"]
+
+
+def test_init_prepares_every_districts_spreadsheet(
+    sheets: FakeSheetsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = {name: sheets.create_spreadsheet() for name in ("สวนหลวง", "บางกะปิ")}
+    monkeypatch.setenv("ETL_SPREADSHEETS", pd.Series(ids).to_json(force_ascii=False))
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    for name, sid in ids.items():
+        assert f"{name}: created tab kpi_monthly_by_district" in result.output
+        assert "kpi_monthly_by_district" in sheets.tab_titles(sid)
+    assert "nothing to change" in runner.invoke(app, ["init"]).output
