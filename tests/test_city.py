@@ -445,3 +445,23 @@ def test_init_prepares_every_districts_spreadsheet(
         assert f"{name}: created tab kpi_monthly_by_district" in result.output
         assert "kpi_monthly_by_district" in sheets.tab_titles(sid)
     assert "nothing to change" in runner.invoke(app, ["init"]).output
+
+
+def test_each_spreadsheet_holds_what_its_own_sync_writes(
+    city: FakeTraffy, sheets: FakeSheetsServer, tmp_path: Path
+) -> None:
+    names = ("สวนหลวง", "ประเวศ")
+    served = settings_for(city, ",".join(names), tmp_path, date(2023, 7, 9))
+    sinks = {name: SheetsSink(sheets.create_spreadsheet(), api_url=sheets.url) for name in names}
+    assert run_city_sync(served, sinks=sinks, now=DAY_1).failed == []
+    for name in names:
+        alone = SheetsSink(sheets.create_spreadsheet(), api_url=sheets.url)
+        run_sync(settings_for(city, name, tmp_path, date(2023, 7, 9)), sink=alone, now=DAY_1)
+        city_id, own_id = sinks[name].spreadsheet_id, alone.spreadsheet_id
+        assert set(sheets.tab_titles(city_id)) - set(sheets.tab_titles(own_id)) == {
+            "kpi_monthly_by_district"
+        }
+        for tab in sheets.tab_titles(own_id):
+            if tab not in ("_runs", "_state"):  # run ids, the sync's lease
+                assert sheets.tab_values(city_id, tab) == sheets.tab_values(own_id, tab), tab
+        assert len(sheets.tab_values(own_id, "actions")) > 50  # the staff tab, one row a ticket
