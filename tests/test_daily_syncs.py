@@ -125,7 +125,8 @@ def test_a_month_of_daily_syncs_under_faults_ends_as_one_fresh_sync(
             try:
                 run_sync(config, sink=sink, now=now)
             except EtlError:
-                assert fault is not None and fault[2], "only a lasting fault may fail a day"
+                assert fault is not None, "a calm day must not fail"
+                assert fault[2], "only a lasting fault may fail a day"
                 assert sink.tabs.keys() == held.keys()
                 for name, frame in held.items():
                     pd.testing.assert_frame_equal(sink.tabs[name], frame, obj=name)
