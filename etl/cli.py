@@ -216,18 +216,23 @@ def init(
 
 @app.command()
 def demo(
-    out: OutOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the sample's CSV tabs (default: output/demo/)."),
+    ] = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Sync offline from a local fake Traffy server serving the project's sample tickets.
 
-    The sample reproduces the Suan Luang office's table of April to September 2566.
-    It always writes local files (default output/demo/), never a configured
-    spreadsheet, and keeps its own sync state apart from real syncs.
+    The sample reproduces the Suan Luang office's table of April to September 2566
+    as the office saw it on its report date: the clock is frozen at 15 September
+    2566, 15:00 Bangkok time, so ticket ages are the office's. It always writes
+    local files (default output/demo/), never a configured spreadsheet, and
+    keeps its own sync state apart from real syncs.
     """
-    from etl.fakes.synthetic import SEED_TABLE, seed_months
+    from etl.fakes.synthetic import SEED_REPORT_TIME, SEED_TABLE, seed_months
     from etl.fakes.traffy import FakeTraffy
     from etl.sinks import LocalSink
 
@@ -243,7 +248,11 @@ def demo(
             out=out or Path("output/demo"),
         )
         sink = LocalSink(settings.out, names=settings.tabs)
-        result = ui.run(lambda progress: pipeline.run_sync(settings, sink=sink, progress=progress))
+        result = ui.run(
+            lambda progress: pipeline.run_sync(
+                settings, sink=sink, progress=progress, now=SEED_REPORT_TIME
+            )
+        )
     ui.finish(result, settings)
 
 
@@ -332,7 +341,10 @@ def report_command(
             config, out=out, spreadsheet_id=spreadsheet_id, report_oldest_tickets=oldest
         )
         info = html_report.write_report(
-            pipeline.make_sink(settings), html, oldest=settings.report_oldest_tickets
+            pipeline.make_sink(settings),
+            html,
+            oldest=settings.report_oldest_tickets,
+            in_progress_states=settings.state_groups.get("in_progress", []),
         )
     ui.result(
         f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "

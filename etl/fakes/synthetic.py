@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 IN_PROGRESS_STATES = ("กำลังดำเนินการ", "กำลังดำเนินการ", "กำลังดำเนินการ", "ศึกษาปัญหา", "ของบประมาณ")
 OTHER_STATES = (
@@ -76,6 +77,10 @@ SEED_TABLE = (
     SeedMonth(date(2023, 9, 1), date(2023, 9, 15), 242, 35),
 )
 """The seed document's months (April to 15 September 2566)."""
+
+SEED_REPORT_TIME = datetime(2023, 9, 15, 15, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
+"""When the office made its table: the afternoon of 15 September 2566, Bangkok time.
+The demo's clock, so ticket ages and ageing buckets are what the office saw."""
 
 
 class TicketFactory:
