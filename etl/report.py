@@ -324,7 +324,7 @@ def _oldest_table(open_tickets: pd.DataFrame, oldest: int) -> str:
     rows = [
         [
             _link(row.traffy_url, row.ticket_id),
-            f'<span class="nb">{_e(thai_date(pd.Timestamp(row.created_at)))}</span>',
+            f'<span class="nb">{_e(thai_date(pd.Timestamp(str(row.created_at))))}</span>',
             _n(row.age_days),
             f'<span class="nb">{_e(row.state)}</span>',
             _e(row.sections or ""),
@@ -340,7 +340,7 @@ def _oldest_table(open_tickets: pd.DataFrame, oldest: int) -> str:
 
 
 def _notes(period: Period, in_progress_states: Sequence[str]) -> str:
-    """How to read the numbers: which states count as in progress, the formula, the partial month."""
+    """How to read the numbers: the in-progress states, the formula, the partial month."""
     states = ", ".join(in_progress_states)
     lines = [
         "ร้อยละที่กำลังดำเนินการ = เรื่องที่แจ้งในเดือนนั้นและยังกำลังดำเนินการ × 100 "
