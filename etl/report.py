@@ -34,6 +34,8 @@ REPORT_TABS = ("kpi_monthly", "kpi_monthly_by_org", "kpi_monthly_by_type", "open
 
 FONT = '"Sarabun", "Noto Sans Thai", "Loma", "Garuda", "Tahoma", sans-serif'
 TOP_TYPES = 12
+THAI_MONTHS_SHORT = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.",
+                     "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")  # fmt: skip
 NO_DATA = (
     "run `etl sync` first (with the same --out or spreadsheet), "
     "or `etl demo` and `etl report --out output/demo` for the sample"
@@ -163,7 +165,7 @@ def render_html(
     body = "\n".join(sections)
     schema = str(meta["schema_version"].iloc[0]) if len(meta) else ""
     version = str(meta["etl_version"].iloc[0]) if len(meta) and "etl_version" in meta else ""
-    page_header = f"{title} · {fresh}"
+    page_header = f"{title} — {fresh}"
     return f"""<!DOCTYPE html>
 <html lang="th">
 <head>
@@ -205,7 +207,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowr
 .chart {{ width: 100%; }}
 .notes {{ margin-top: 2rem; font-size: 0.85rem; color: #444; border-top: 1px solid #ccc; }}
 .notes p {{ margin: 0.4rem 0; }}
-@media (max-width: 700px) {{
+@media screen and (max-width: 700px) {{
   body {{ padding: 0 0.6rem; }}
   h1 {{ font-size: 1.25rem; }}
   .months {{ font-size: 0.85rem; }}
@@ -232,6 +234,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowr
   section.table {{ break-inside: auto; }}
   h2, .covers {{ break-after: avoid; }}
   thead {{ display: table-header-group; }}
+  table {{ font-size: 9pt; }}
   a {{ color: inherit; text-decoration: none; }}
 }}
 """
@@ -259,6 +262,11 @@ def thai_datetime(moment: pd.Timestamp) -> str:
 def thai_date(day: pd.Timestamp) -> str:
     """``2023-09-15`` -> ``15 กันยายน 2566``"""
     return f"{day.day} {THAI_MONTHS[day.month - 1]} {day.year + BUDDHIST_ERA_OFFSET}"
+
+
+def _short_date(day: pd.Timestamp) -> str:
+    """``2023-04-01`` -> ``1 เม.ย. 2566``, as Thai tables abbreviate a date."""
+    return f"{day.day} {THAI_MONTHS_SHORT[day.month - 1]} {day.year + BUDDHIST_ERA_OFFSET}"
 
 
 def _period(meta: pd.DataFrame, kpi: pd.DataFrame) -> Period:
@@ -324,7 +332,7 @@ def _oldest_table(open_tickets: pd.DataFrame, oldest: int) -> str:
     rows = [
         [
             _link(row.traffy_url, row.ticket_id),
-            f'<span class="nb">{_e(thai_date(pd.Timestamp(str(row.created_at))))}</span>',
+            f'<span class="nb">{_e(_short_date(pd.Timestamp(str(row.created_at))))}</span>',
             _n(row.age_days),
             f'<span class="nb">{_e(row.state)}</span>',
             _e(row.sections or ""),
@@ -356,10 +364,6 @@ def _notes(period: Period, in_progress_states: Sequence[str]) -> str:
         )
     lines.append("เวลาทั้งหมดเป็นเวลากรุงเทพฯ ข้อมูลจาก Traffy Fondue")
     return '<footer class="notes">' + "".join(f"<p>{_e(line)}</p>" for line in lines) + "</footer>"
-
-
-THAI_MONTHS_SHORT = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.",
-                     "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")  # fmt: skip
 
 
 def _tick_label(month: pd.Timestamp, label: str) -> str:
