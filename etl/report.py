@@ -300,8 +300,10 @@ def month_labels(kpi: pd.DataFrame, until: pd.Timestamp | None) -> list[str]:
 def _block(heading: str, covers: str, content: str, *, chart: bool = False) -> str:
     """A section: heading, the period it covers, then the table or chart."""
     kind = "chart-block" if chart else "table"
+    head, _, last = heading.rpartition(" ")  # a phone breaks Thai inside words: not the last
+    title = f'{_e(head)} <span class="nb">{_e(last)}</span>' if head else _e(heading)
     return (
-        f'<section class="{kind}"><h2>{_e(heading)}</h2>'
+        f'<section class="{kind}"><h2>{title}</h2>'
         f'<p class="covers">{_e(covers)}</p>{content}</section>'
     )
 
