@@ -213,3 +213,21 @@ def test_the_shared_options_name_the_commands_that_take_them() -> None:
     named = set(re.findall(r"`(\w[\w-]*)`", shared))
     taking = {name for name, command in COMMANDS.items() if "--quiet" in options_of(command)}
     assert named == taking
+
+
+def test_the_scheduled_sync_keeps_the_report_and_deploy_says_where() -> None:
+    import yaml
+
+    steps = yaml.safe_load(SYNC_YML)["jobs"]["sync"]["steps"]
+    names = [s.get("name", "") for s in steps]
+    make = steps[names.index("Make the executives' report")]
+    keep = steps[names.index("Keep the report")]
+    assert names.index("Sync") < names.index("Make the executives' report")
+    assert make["run"].startswith("etl report --html report/report.html")
+    assert keep["uses"].startswith("actions/upload-artifact@")
+    assert keep["with"]["path"] == "report/report.html"
+    assert make["if"] == keep["if"] == "success() && !inputs.dry_run"
+    where = section(DEPLOY, "## The report after each sync")
+    assert f"`{keep['with']['name']}`" in where
+    assert f"{keep['with']['retention-days']} days" in where
+    assert "**Artifacts**" in where
