@@ -231,3 +231,11 @@ def test_the_scheduled_sync_keeps_the_report_and_deploy_says_where() -> None:
     assert f"`{keep['with']['name']}`" in where
     assert f"{keep['with']['retention-days']} days" in where
     assert "**Artifacts**" in where
+
+
+def test_log_lines_count_in_english() -> None:
+    from etl.logs import counted
+
+    assert counted(1, "row") == "1 row"
+    assert counted(0, "page") == "0 pages"
+    assert counted(19888, "row") == "19888 rows"
