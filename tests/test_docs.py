@@ -239,3 +239,30 @@ def test_log_lines_count_in_english() -> None:
     assert counted(1, "row") == "1 row"
     assert counted(0, "page") == "0 pages"
     assert counted(19888, "row") == "19888 rows"
+
+
+def test_sheets_costs_quote_the_latest_bench_run() -> None:
+    """docs/sheets.md's cost table is the bench's scenario 3, number for number."""
+    bench = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    measured = {
+        (size, what): (int(requests), int(cells.replace(",", "")))
+        for size, what, requests, cells in re.findall(
+            r"^3 sheets ([\d,]+): (first load|next day, 50 changed|next day, no change)[^\n]*?"
+            r"(\d+) +([\d,]+) +-$",
+            bench,
+            flags=re.MULTILINE,
+        )
+    }
+    assert len(measured) == 6
+    sheets = (ROOT / "docs" / "sheets.md").read_text(encoding="utf-8")
+    row = (
+        r"^\| (first load of ([\d,]+) tickets|next day, 50 tickets changed|next day, no change)"
+        r"[^|]*\| (\d+) \| ([\d,]+) \|$"
+    )
+    rows = re.findall(row, sheets, flags=re.MULTILINE)
+    assert len(rows) == 6
+    size = ""
+    for label, first_size, requests, cells in rows:
+        size = first_size or size
+        what = "first load" if first_size else label.replace(" tickets", "")
+        assert measured[(size, what)] == (int(requests), int(cells.replace(",", ""))), label
