@@ -216,7 +216,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowr
   table.cards, table.cards tbody, table.cards tr, table.cards td {{ display: block; }}
   table.cards tr {{ border: 1px solid #ccc; border-radius: 6px; margin: 0 0 0.6rem;
     padding: 0.3rem 0.6rem; }}
-  table.cards td {{ border: 0; padding: 0.1rem 0; }}
+  table.cards td {{ border: 0; padding: 0.1rem 0; text-align: left; }}
   table.cards td::before {{ content: attr(data-label) ": "; color: #555; }}
 }}
 @page {{
@@ -431,7 +431,7 @@ def _by_value(
     sums = frame.groupby(column)[["total", "in_progress"]].sum().sort_values("total")
     if top is not None:
         sums = sums.tail(top)
-    names = [str(name).removesuffix(strip) if strip else str(name) for name in sums.index]
+    names = [_wrap(str(name).removesuffix(strip) if strip else str(name)) for name in sums.index]
     figure = go.Figure()
     figure.add_bar(y=names, x=sums["total"], orientation="h", name="เรื่องทั้งหมด",
                    marker_color="#b8cce4")  # fmt: skip
@@ -444,6 +444,13 @@ def _by_value(
         height=max(300, 80 + 40 * len(sums)),
     )
     return figure
+
+
+def _wrap(name: str) -> str:
+    """``ฝ่ายรักษาความสะอาดและสวนสาธารณะ`` on two lines (before ``และ``): a long Thai
+    name has no space to break at, and on a phone it would leave no room for the bars."""
+    head, joint, tail = name.partition("และ")
+    return f"{head}<br>{joint}{tail}" if len(name) > 16 and head and tail else name
 
 
 def _figure(figure: go.Figure) -> str:
