@@ -27,8 +27,9 @@ install: $(STAMP) ## Create .venv and install the package with dev tools
 run: $(STAMP) ## Sync the configured district from the live Traffy API into output/
 	$(BIN)/etl sync
 
-demo: $(STAMP) ## Sync offline from a local server with the sample tickets into output/demo/
+demo: $(STAMP) ## Sync the sample tickets offline into output/demo/, then write their report
 	$(BIN)/etl demo
+	$(BIN)/etl report --out output/demo --html output/demo/report.html
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/pytest
