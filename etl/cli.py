@@ -110,6 +110,9 @@ VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Log every page and retry; tracebacks on failure."),
 ]
+TracebackOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="A traceback with the error on failure.")
+]
 QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="Only errors: no progress, no logs, no summary."),
@@ -250,7 +253,7 @@ def init(
     spreadsheet_id: InitSpreadsheetOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
+    verbose: TracebackOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Prepare the spreadsheet: missing tabs with headers, frozen header rows, date and
@@ -277,7 +280,9 @@ def init(
 def demo(
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for the sample's CSV tabs (default: output/demo/)."),
+        typer.Option(
+            "--out", metavar="DIR", help="Folder for the sample's CSV tabs (default: output/demo/)."
+        ),
     ] = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -406,9 +411,7 @@ def report_command(
         ),
     ] = None,
     quiet: QuietOpt = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="A traceback with the error on failure.")
-    ] = False,
+    verbose: TracebackOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Write the executives' report as one HTML file that opens offline, from the synced tabs."""

@@ -266,3 +266,11 @@ def test_sheets_costs_quote_the_latest_bench_run() -> None:
         size = first_size or size
         what = "first load" if first_size else label.replace(" tickets", "")
         assert measured[(size, what)] == (int(requests), int(cells.replace(",", ""))), label
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_value_says_what_it_takes(name: str) -> None:
+    """``--out DIR``, not ``--out <path>``: typer's type names mean nothing to a user."""
+    text = CliRunner().invoke(app, [name, "--help"], terminal_width=200).output
+    vague = re.findall(r"^\s+(?:-\w, )?(--[\w-]+) <\w+>", text, flags=re.MULTILINE)
+    assert not vague, f"etl {name}: give {', '.join(vague)} a metavar= (e.g. NAME, DIR, N)"
