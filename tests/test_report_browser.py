@@ -124,7 +124,8 @@ def test_thai_fonts_are_installed_for_the_browser() -> None:
 
 # -- Phones and paper: the demo's report, as the office's executives read it ------------
 
-PHONE = 390
+PHONES = (360, 390)
+"""The narrowest and the common phone widths, in CSS pixels."""
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,8 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
         app, ["report", "--html", str(site / "report.html"), "--out", str(root / "out")]
     )
     assert made.exit_code == 0, made.output
-    (site / "phone.html").write_text(PHONE_PROBE, encoding="utf-8")
+    for width in PHONES:
+        (site / f"phone-{width}.html").write_text(phone_probe(width), encoding="utf-8")
     handler = type("Handler", (Recorder,), {"requested": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -151,12 +153,14 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
         server.server_close()
 
 
-PHONE_PROBE = f"""<!DOCTYPE html>
+def phone_probe(width: int) -> str:
+    """A page that frames the report ``width`` px wide and writes what it measured."""
+    return f"""<!DOCTYPE html>
 <html><body style="margin:0">
-<iframe id="phone" src="report.html" style="border:0;width:{PHONE}px;height:2000px"></iframe>
+<iframe id="phone" src="report.html" style="border:0;width:{width}px;height:2000px"></iframe>
 <script>
 // Headless Chromium will not make a window narrower than 500 px, so the report is
-// measured in a {PHONE} px frame: its own viewport, its own media queries.
+// measured in a {width} px frame: its own viewport, its own media queries.
 document.getElementById("phone").addEventListener("load", function () {{
   setTimeout(function () {{
     var w = document.getElementById("phone").contentWindow, d = w.document;
@@ -190,14 +194,15 @@ document.getElementById("phone").addEventListener("load", function () {{
 """
 
 
+@pytest.mark.parametrize("width", PHONES)
 def test_report_fits_a_phone_without_scrolling_sideways(
-    demo_site: tuple[str, Path], tmp_path: Path
+    demo_site: tuple[str, Path], tmp_path: Path, width: int
 ) -> None:
     url, _ = demo_site
-    dom = chromium(f"{url}/phone.html", tmp_path / "profile", "--dump-dom")
+    dom = chromium(f"{url}/phone-{width}.html", tmp_path / "profile", "--dump-dom")
     probe = json.loads(html.unescape(dom.split('<pre id="probe">')[1].split("</pre>")[0]))
-    assert probe["viewport"] == PHONE
-    assert probe["page"] <= PHONE, f"the page is {probe['page']} px wide: {probe['wider']}"
+    assert probe["viewport"] == width
+    assert probe["page"] <= width, f"the page is {probe['page']} px wide: {probe['wider']}"
     assert probe["wider"] == []  # only boxes that scroll themselves may be wider
     # The trend chart's month ticks: the partial month is marked as in the table,
     # and no two labels overlap (they are not rotated onto the legend either).
@@ -209,14 +214,14 @@ def test_report_fits_a_phone_without_scrolling_sideways(
         assert left["box"][1] <= right["box"][0], (left, right)
     # The oldest tickets are cards within the screen; a state name stays on one line.
     assert len(probe["cards"]) == 20
-    assert max(probe["cards"]) <= PHONE
+    assert max(probe["cards"]) <= width
     assert probe["states"]
     assert set(probe["states"]) == {1}
 
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "report-390.png"
+    shot = ARTIFACTS / f"report-{width}.png"
     shot.unlink(missing_ok=True)
-    chromium(f"{url}/phone.html", tmp_path / "profile", "--window-size=500,2000",
+    chromium(f"{url}/phone-{width}.html", tmp_path / "profile", f"--window-size={width},2000",
              f"--screenshot={shot}")  # fmt: skip
     assert shot.read_bytes().startswith(b"\x89PNG")
 
