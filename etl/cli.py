@@ -328,7 +328,6 @@ def demo(
     """
     from etl.fakes.synthetic import SEED_REPORT_TIME, SEED_TABLE, seed_months
     from etl.fakes.traffy import FakeTraffy
-    from etl.sinks import LocalSink
 
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors(), FakeTraffy(seed_months()) as server:
@@ -340,12 +339,9 @@ def demo(
             until=SEED_TABLE[-1].last,
             traffy_url=server.url,
             out=out or Path("output/demo"),
-        )
-        sink = LocalSink(settings.out, names=settings.tabs)
+        ).model_copy(update={"spreadsheet_id": None})  # never a configured spreadsheet
         result = ui.run(
-            lambda progress: pipeline.run_sync(
-                settings, sink=sink, progress=progress, now=SEED_REPORT_TIME
-            )
+            lambda progress: pipeline.run_sync(settings, progress=progress, now=SEED_REPORT_TIME)
         )
     ui.finish(result, settings)
 
