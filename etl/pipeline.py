@@ -385,6 +385,7 @@ def run_backfill(
             settings.district,
             registration,
             concurrency=settings.concurrency,
+            on_page=progress.page if progress else None,
         )
         extraction = run.extraction
         complaints = _checked_and_merged(extraction, started, stages, settings, previous, kept)

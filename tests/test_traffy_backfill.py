@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tracemalloc
 from datetime import date, datetime
 from pathlib import Path
@@ -208,3 +209,19 @@ def test_new_options_are_in_help_and_readme() -> None:
     for key in ("retry_budget", "concurrency", "max_window_pages", "sync_overlap_days",
                 "backfill_email"):  # fmt: skip
         assert f"`{key}`" in readme
+
+
+def test_backfill_logs_the_files_it_read_as_its_summary_counts_them(
+    traffy: FakeTraffy, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["backfill", "--from", "2023-04", "--to", "2023-05", "--traffy-url", traffy.url,
+         "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fetched = re.search(r"fetched +(\d+) records in (\d+) pages", result.stdout)
+    assert fetched, result.stdout
+    records, pages = fetched.groups()
+    assert f"extract: {pages} pages, {records} records" in result.stderr
+    assert int(records) > 0
