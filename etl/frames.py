@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from etl.models import BANGKOK
+
 
 def row_texts(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     """Each row's ``columns`` as one comparable text (missing values as empty text).
@@ -59,3 +61,9 @@ def by_creation(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.intp]]:
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             rows[start:end] = sorted(rows[start:end].tolist(), key=tickets.__getitem__)
     return rows
+
+
+def bangkok_wall_time(values: pd.Series) -> pd.Series:
+    """Aware datetimes (any zone) -> naive datetime64 in Bangkok wall time."""
+    moments = pd.to_datetime(values, utc=True)
+    return moments.dt.tz_convert(BANGKOK).dt.tz_localize(None).astype("datetime64[ns]")

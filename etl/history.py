@@ -13,8 +13,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from etl.frames import bangkok_wall_time
 from etl.tabs import TABS
-from etl.transform import bangkok_wall_time
 
 SNAPSHOT_MEASURES = [
     name

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from etl.frames import by_creation
+from etl.frames import bangkok_wall_time, by_creation
 from etl.settings import STATE_GROUPS
 from etl.tabs import NOT_GIVEN, TABS
 from etl.thai import month_th_series
-from etl.transform import bangkok_wall_time
 
 OPEN_GROUPS = ("waiting", "in_progress", "forwarded", "following", "unknown")
 """State groups of a ticket not yet closed (finished or irrelevant)."""

@@ -127,6 +127,11 @@ def setup(
     log.propagate = False
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 row``, ``2 rows``: log lines a person reads say it right."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 class Progress:
     """The pipeline's progress events as log lines: what CI and cron see.
 
@@ -162,8 +167,8 @@ class Progress:
         if self._stage == "load" and rows_written is not None:
             log.log(
                 self.level,
-                "load: %d rows written in %.1f s",
-                rows_written,
+                "load: %s written in %.1f s",
+                counted(rows_written, "row"),
                 time.perf_counter() - self._started,
             )
             self._stage = None
@@ -173,12 +178,12 @@ class Progress:
         if self._stage is None:
             return
         seconds = time.perf_counter() - self._started
-        if self._stage == "extract":
+        if self._stage == "extract" and self.pages:
             log.log(
                 self.level,
-                "extract: %d pages, %d records in %.1f s",
-                self.pages,
-                self.records,
+                "extract: %s, %s in %.1f s",
+                counted(self.pages, "page"),
+                counted(self.records, "record"),
                 seconds,
             )
         else:
@@ -227,7 +232,9 @@ class TerminalProgress(Progress):
         if self.closed:
             return
         if self._task is not None and rows_written is not None:
-            self.display.update(self._task, description=f"load: {rows_written} rows written")
+            self.display.update(
+                self._task, description=f"load: {counted(rows_written, 'row')} written"
+            )
         super().close(rows_written)
         if sys.exc_info()[0] is None:
             self._done()

@@ -18,8 +18,8 @@ import pandas as pd
 
 from etl import schemas
 from etl.errors import SheetsAuthError, SheetsError
+from etl.frames import bangkok_wall_time
 from etl.tabs import SCHEMA_VERSION, TABS
-from etl.transform import bangkok_wall_time
 
 if TYPE_CHECKING:
     from etl.settings import Settings

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from etl.traffy.extract import COLUMNS, TIME_COLUMNS
+from etl.canonical import COLUMNS, TIME_COLUMNS
 
 SYNC_TAB = "_sync"
 """The sync state (cursor) tab; see ``etl.traffy.incremental.SyncState``."""

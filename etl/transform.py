@@ -12,10 +12,10 @@ from datetime import datetime
 
 import pandas as pd
 
-from etl.frames import gc_paused, row_texts
-from etl.models import BANGKOK, Complaint, Reject
+from etl.canonical import raw_json
+from etl.frames import bangkok_wall_time, gc_paused, row_texts
+from etl.models import Reject
 from etl.tabs import TABS
-from etl.traffy.extract import raw_json
 
 TRAFFY_TICKET_URL = "https://share.traffy.in.th/teamchadchart?case_id="
 
@@ -30,28 +30,6 @@ STATE_TYPE_GROUPS = {
 """Fallback when a Thai state is not in the config: the feed's own state_type."""
 
 SECTION_PREFIX = "ฝ่าย"
-
-
-def complaints_frame(complaints: Sequence[Complaint]) -> pd.DataFrame:
-    """The complaints as one frame with the canonical fields (lists kept as tuples).
-
-    The collector is paused: with a million ``Complaint`` objects alive, each full
-    collection the row tuples trigger walks all of them (a fifth of the time at 200,000).
-    """
-    columns = list(Complaint.model_fields)
-    with gc_paused():
-        frame = pd.DataFrame.from_records(
-            [tuple(getattr(c, name) for name in columns) for c in complaints], columns=columns
-        )
-    for name in ("created_at", "last_activity", "inprogress_at", "finished_at"):
-        frame[name] = bangkok_wall_time(frame[name])
-    return frame
-
-
-def bangkok_wall_time(values: pd.Series) -> pd.Series:
-    """Aware datetimes (any zone) -> naive datetime64 in Bangkok wall time."""
-    moments = pd.to_datetime(values, utc=True)
-    return moments.dt.tz_convert(BANGKOK).dt.tz_localize(None).astype("datetime64[ns]")
 
 
 def state_groups(states: pd.Series, state_types: pd.Series, groups: Mapping[str, str]) -> pd.Series:

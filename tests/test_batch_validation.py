@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import requests
 
+from etl.canonical import complaints_frame, raw_json
 from etl.fakes.synthetic import SyntheticBangkok
 from etl.fakes.traffy import FakeTraffy
 from etl.models import Complaint, Reject
@@ -31,11 +32,9 @@ from etl.traffy.extract import (
     extract,
     frame_identities,
     identity,
-    raw_json,
     row_of,
     windows,
 )
-from etl.transform import complaints_frame
 from tests.conftest import april_2566, edge_cases
 
 SPANS = list(windows(date(2023, 4, 1), date(2023, 5, 31), 31))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from etl.canonical import COLUMNS, TIME_COLUMNS
 from etl.fakes.synthetic import SyntheticBangkok
 from etl.models import BANGKOK
 from etl.pipeline import build_tabs
@@ -17,7 +18,7 @@ from etl.settings import load_settings
 from etl.sinks.local import _SEPARATOR, _SPECIAL, CHUNK_ROWS, _iso_cells, csv_chunks, to_csv_text
 from etl.tabs import TABS, TabSpec
 from etl.traffy import feed_v1
-from etl.traffy.extract import COLUMNS, TIME_COLUMNS, row_of
+from etl.traffy.extract import row_of
 from etl.transform import rejects_tab
 from tests.test_local_sink import tabs as edge_tabs
 

@@ -33,3 +33,50 @@ def test_demo_reproduces_the_seed_table_offline_in_local_files(
     )
     columns = ["month", "month_th", "total", "in_progress", "in_progress_pct"]
     assert [tuple(row) for row in kpi[columns].itertuples(index=False)] == SEED
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo run into ``.../demo`` for the tests that only read it."""
+    out = tmp_path_factory.mktemp("run") / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_demo_sees_the_tickets_as_the_office_did_on_15_september_2566(demo_run: Path) -> None:
+    """The clock is frozen at the office's report date: ages spread over the buckets."""
+    tickets = pd.read_csv(demo_run / "open_tickets.csv", encoding="utf-8-sig")
+    buckets = tickets["age_bucket"].value_counts()
+    assert set(buckets.index) == {"0-7", "8-30", "31-90", "over 90"}
+    assert buckets.min() >= 20  # each bucket holds a fair share, not all "over 90"
+    assert tickets["age_days"].max() == 167  # 1 April to 15 September 2566
+    assert set(tickets["as_of"]) == {"2023-09-15 15:00:00"}
+
+
+def test_demo_tickets_are_plausible(demo_run: Path) -> None:
+    """A ticket's description is about its type, and its section is the one that type goes to."""
+    from etl.fakes.synthetic import ROUTES
+
+    tickets = pd.read_csv(demo_run / "complaints.csv", encoding="utf-8-sig")
+    types = pd.read_csv(demo_run / "complaint_types.csv", encoding="utf-8-sig")
+    orgs = pd.read_csv(demo_run / "complaint_orgs.csv", encoding="utf-8-sig")
+    section = orgs[orgs["is_section"]].set_index("ticket_id")["organization"]
+    description = tickets.set_index("ticket_id")["description"]
+    checked = 0
+    for ticket_id, group in types.groupby("ticket_id"):
+        kinds = set(group["type"])
+        assert any(
+            description[ticket_id] in ROUTES[kind][1]
+            and section[ticket_id] == f"{ROUTES[kind][0]} เขตสวนหลวง"
+            for kind in kinds
+        ), (ticket_id, kinds, description[ticket_id], section[ticket_id])
+        checked += 1
+    assert checked == 3044
+
+
+def test_the_demo_run_is_logged_on_the_demo_clock(demo_run: Path) -> None:
+    runs = pd.read_csv(demo_run / "_runs.csv", encoding="utf-8-sig")
+    started, finished = pd.Timestamp(runs["started_at"][0]), pd.Timestamp(runs["finished_at"][0])
+    assert started == pd.Timestamp("2023-09-15 15:00:00")
+    assert pd.Timedelta(0) <= finished - started < pd.Timedelta(minutes=5)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from etl.canonical import complaints_frame
 from etl.models import BANGKOK
 from etl.pipeline import build_tabs
 from etl.settings import load_settings
@@ -22,7 +23,7 @@ from etl.sinks.frames import typed_frame
 from etl.sinks.local import to_csv_text
 from etl.tabs import TABS
 from etl.traffy import feed_v1
-from etl.transform import complaints_frame, rejects_tab
+from etl.transform import rejects_tab
 from tests.conftest import edge_cases
 
 NOW = datetime(2023, 6, 1, 9, 0, tzinfo=BANGKOK)

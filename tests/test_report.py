@@ -22,6 +22,7 @@ from etl.pipeline import run_sync
 from etl.report import month_labels, read_report_tabs, render_html, thai_datetime
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
+from etl.tabs import TABS
 from tests.conftest import april_2566, edge_cases
 from tests.test_kpi import seed_months
 
@@ -77,7 +78,7 @@ def test_oldest_open_tickets_are_listed_oldest_first(out: Path) -> None:
     open_tickets = tabs["open_tickets"].sort_values(["created_at", "ticket_id"])
     listed = re.findall(r"case_id=([^\"]+)\"", page)
     assert listed == open_tickets["ticket_id"].head(3).tolist()
-    assert "เรื่องค้างนานที่สุด 3 เรื่อง" in page
+    assert "เรื่องค้างนานที่สุด 3 เรื่อง" in re.sub(r"<[^>]+>", "", page)
 
 
 def test_text_from_citizens_is_escaped_and_only_web_links_are_links(out: Path) -> None:
@@ -163,3 +164,60 @@ def test_month_table_marks_the_partial_month_as_the_office_does() -> None:
     ]  # fmt: skip
     assert month_labels(kpi, pd.Timestamp("2023-09-30"))[-1] == "กันยายน 2566"
     assert month_labels(kpi, None) == kpi["month_th"].tolist()
+
+
+def test_report_from_empty_tabs_says_there_is_no_data_and_fails(out: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    sink = LocalSink(empty)
+    sink.write_tabs({"kpi_monthly": LocalSink(out).read_tabs(["kpi_monthly"])["kpi_monthly"][:0]})
+    target = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", "--html", str(target), "--out", str(empty)])
+    assert result.exit_code == 1
+    assert "No data yet" in result.output
+    assert "run `etl sync` first" in result.output
+    assert "etl demo" in result.output
+    assert not target.exists()
+
+
+def test_every_block_says_its_period_and_the_notes_explain_the_numbers(out: Path) -> None:
+    tabs = read_report_tabs(LocalSink(out))
+    page = render_html(tabs, in_progress_states=["กำลังดำเนินการ", "ศึกษาปัญหา"])
+    covers = re.findall(r'<p class="covers">([^<]*)</p>', page)
+    assert len(covers) == 5  # month table, trend, sections, types, oldest tickets
+    for text in covers[:4]:
+        assert "เมษายน 2566 ถึง พฤษภาคม 2566 (2 เดือน)" in text
+    assert "ณ 15 กันยายน 2566" in covers[4]
+    assert "เรื่องที่แจ้ง เมษายน 2566 ถึง พฤษภาคม 2566" in page  # the header's data period
+    assert "(เวลากรุงเทพฯ)" in page
+    assert "สถานะล่าสุดเป็น กำลังดำเนินการ, ศึกษาปัญหา" in page
+    assert "× 100" in page
+    assert "โครงสร้างข้อมูลรุ่น" not in page  # jargon: in the page's metadata instead
+    assert '<meta name="traffy-etl:schema-version" content="1">' in page
+
+
+def test_the_partial_month_is_labelled_alike_in_table_chart_and_notes() -> None:
+    kpi = kpi_monthly(seed_months(), SYNCED_AT)
+    meta = pd.DataFrame(
+        {"district": ["สวนหลวง"], "schema_version": [1], "last_sync": [pd.Timestamp(SYNCED_AT)],
+         "until": [pd.Timestamp("2023-09-15")]}
+    )  # fmt: skip
+    empty = {name: TABS[name].empty() for name in ("kpi_monthly_by_org", "kpi_monthly_by_type")}
+    page = render_html(
+        {**empty, "kpi_monthly": kpi, "meta": meta, "open_tickets": TABS["open_tickets"].empty()}
+    )
+    assert '">1-15 กันยายน 2566</td>' in page  # the table
+    assert r'"1-15 ก.ย.\u003cbr\u003e2566"' in page  # the chart's tick
+    assert "1-15 กันยายน 2566: เดือนที่ยังไม่ครบ" in page  # the note
+    assert "เรื่องที่แจ้ง เมษายน 2566 ถึง 1-15 กันยายน 2566 (6 เดือน)" in page
+
+
+def test_percent_ticks_are_round() -> None:
+    from etl.report import _percent_axis
+
+    assert _percent_axis(pd.Series([2.51, 4.3, 14.46])) == {
+        "range": [0, 20],
+        "dtick": 5,
+        "tick0": 0,
+    }
+    assert _percent_axis(pd.Series([0.4, 0.8])) == {"range": [0, 1.0], "dtick": 0.5, "tick0": 0}
+    assert _percent_axis(pd.Series([55.0]))["dtick"] == 20

@@ -17,7 +17,7 @@ from etl.sinks.google_auth import load_credential
 from etl.sinks.google_session import RetryPolicy
 from etl.sinks.sheets import RunRecord, SheetsSink
 from etl.sinks.sheets_cells import TRUNCATION_MARKER
-from etl.tabs import TABS
+from etl.tabs import RUNS, TABS
 
 FAST_RETRY = RetryPolicy(attempts=4, initial=0.001, maximum=0.01)
 
@@ -562,3 +562,23 @@ def test_init_hides_bookkeeping_tabs_made_visible(server: FakeSheetsServer, sid:
         assert server.tab_properties(sid, title).get("hidden") is True
     assert "hidden" not in server.tab_properties(sid, "complaints")
     assert sink.init() == []
+
+
+@pytest.mark.parametrize("how", ["sync", "failed run"])
+def test_runs_logged_under_an_older_header_get_the_new_column_names(
+    server: FakeSheetsServer, sid: str, how: str
+) -> None:
+    """A spreadsheet set up before `_runs` gained columns: the header grows with them."""
+    sink = make_sink(server, sid)
+    start = datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
+    sink.write_tabs({"complaints": complaints(2)}, run=RunRecord("run-1", start, start))
+    old = RUNS.column_names[: RUNS.column_names.index("message") + 1]
+    server.set_values(sid, "_runs", "A1", [old + [""] * (len(RUNS.column_names) - len(old))])
+    if how == "sync":
+        sink.write_tabs({"complaints": complaints(3)}, run=RunRecord("run-2", start, start))
+    else:
+        sink.record_run(failed_run("run-2"))
+    runs = server.tab_values(sid, "_runs")
+    assert runs[0] == RUNS.column_names
+    assert [row[0] for row in runs[1:]] == ["run-1", "run-2"]
+    assert runs[2][RUNS.column_names.index("mode")] == "sync"

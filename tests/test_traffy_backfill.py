@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tracemalloc
 from datetime import date, datetime
 from pathlib import Path
@@ -195,15 +196,32 @@ def test_memory_stays_flat_while_streaming_a_big_month(tmp_path: Path) -> None:
 
 def test_new_options_are_in_help_and_readme() -> None:
     runner = CliRunner()
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    reference = Path(__file__).parent.parent / "docs" / "cli.md"  # generated from --help
+    readme = reference.read_text(encoding="utf-8")
     sync_help = runner.invoke(app, ["sync", "--help"], terminal_width=200).output
     backfill_help = runner.invoke(app, ["backfill", "--help"], terminal_width=200).output
     for option in ("--feed", "--full-refresh"):
         assert option in sync_help
-        assert f"`{option}" in readme
+        assert f" {option} " in readme
     for option in ("--from", "--to"):
         assert option in backfill_help
-        assert f"`{option}" in readme
+        assert f" {option} " in readme
     for key in ("retry_budget", "concurrency", "max_window_pages", "sync_overlap_days",
                 "backfill_email"):  # fmt: skip
         assert f"`{key}`" in readme
+
+
+def test_backfill_logs_the_files_it_read_as_its_summary_counts_them(
+    traffy: FakeTraffy, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["backfill", "--from", "2023-04", "--to", "2023-05", "--traffy-url", traffy.url,
+         "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fetched = re.search(r"fetched +(\d+) records in (\d+) pages", result.stdout)
+    assert fetched, result.stdout
+    records, pages = fetched.groups()
+    assert f"extract: {pages} pages, {records} records" in result.stderr
+    assert int(records) > 0

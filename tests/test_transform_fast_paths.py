@@ -7,12 +7,13 @@ from datetime import datetime
 
 import pandas as pd
 
+from etl.canonical import complaints_frame
 from etl.fakes.synthetic import SyntheticBangkok
 from etl.kpi import OPEN_GROUPS, open_tickets
 from etl.models import BANGKOK
 from etl.settings import load_settings
 from etl.traffy import feed_v1
-from etl.transform import complaint_orgs_tab, complaint_types_tab, complaints_frame, complaints_tab
+from etl.transform import complaint_orgs_tab, complaint_types_tab, complaints_tab
 
 NOW = datetime(2025, 12, 31, 9, 0, tzinfo=BANGKOK)
 

@@ -27,7 +27,7 @@ from etl.fakes.traffy import FakeTraffy
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 SCRIPTS = ROOT / ".github" / "scripts"
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")  # the command reference
 BIN = Path(sys.executable).parent
 COMMANDS: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 
@@ -57,8 +57,13 @@ def step(name_part: str) -> dict[str, Any]:
 
 
 def test_schedule_is_an_odd_minute_and_its_bangkok_time_is_written_beside_it() -> None:
-    (entry,) = SYNC["on"]["schedule"]
-    minute, hour, *_ = entry["cron"].split()
+    daily, weekly = SYNC["on"]["schedule"]
+    minute, hour, *_, days = daily["cron"].split()
+    assert days == "1-6"
+    # The weekly verification runs the seventh day at the same time, and the sync
+    # step turns exactly that schedule into --verify.
+    assert weekly["cron"] == f"{minute} {hour} * * 0"
+    assert f"github.event.schedule == '{weekly['cron']}'" in step("Sync")["env"]["VERIFY"]
     assert int(minute) % 2 == 1
     text = (WORKFLOWS / "sync.yml").read_text(encoding="utf-8")
     said = re.search(r"(\d\d):(\d\d) UTC = (\d\d):(\d\d) Asia/Bangkok", text)
@@ -167,11 +172,11 @@ def test_the_workflow_runs_the_commands_it_should() -> None:
 @pytest.mark.parametrize(("command", "flag"), _params())
 def test_workflow_commands_exist_and_are_documented(command: str, flag: str) -> None:
     assert command in COMMANDS, f"etl {command} does not exist"
-    assert f"### `etl {command}`" in README
+    assert f"### `etl {command}`" in CLI_DOC
     if flag:
         flags = {f for p in COMMANDS[command].params for f in getattr(p, "opts", [])}
         assert flag in flags, f"etl {command} has no {flag}"
-        assert f"`{flag}" in README
+        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", CLI_DOC)
 
 
 def test_workflow_files_match_githubs_schema() -> None:
@@ -243,6 +248,24 @@ def test_manual_backfill(traffy: FakeTraffy, tmp_path: Path) -> None:
     env = step_env(tmp_path, traffy.url, backfill_from="2023-04", backfill_to="2023-05")
     result = run_script("run-sync.sh", env, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_manual_backfill_dry_run_writes_nothing(traffy: FakeTraffy, tmp_path: Path) -> None:
+    env = step_env(
+        tmp_path, traffy.url, backfill_from="2023-04", backfill_to="2023-05", dry_run="true"
+    )
+    result = run_script("run-sync.sh", env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Dry run, nothing written" in result.stdout
+    assert not (tmp_path / "output").exists()
+
+
+def test_weekly_verification(traffy: FakeTraffy, tmp_path: Path) -> None:
+    run_script("run-sync.sh", step_env(tmp_path, traffy.url), tmp_path)
+    result = run_script("run-sync.sh", step_env(tmp_path, traffy.url, verify="true"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("etl sync --verify\n")
+    assert "verified: the output matched Traffy" in result.stdout
 
 
 FAKE_GH = f"""#!/usr/bin/env bash

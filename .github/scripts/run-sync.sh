@@ -4,7 +4,8 @@
 # (empty on a scheduled run), adds the run summary to the run's page
 # ($GITHUB_STEP_SUMMARY) and keeps stderr in etl-stderr.log for the failure issue.
 #
-#   FULL_REFRESH=true|false  DRY_RUN=true|false  BACKFILL_FROM=YYYY-MM  BACKFILL_TO=YYYY-MM
+#   FULL_REFRESH=true|false  VERIFY=true|false  DRY_RUN=true|false
+#   BACKFILL_FROM=YYYY-MM  BACKFILL_TO=YYYY-MM
 set -euo pipefail
 
 if [[ -n "${BACKFILL_FROM:-}" ]]; then
@@ -13,6 +14,9 @@ else
   args=(sync)
   if [[ "${FULL_REFRESH:-false}" == "true" ]]; then
     args+=(--full-refresh)
+  fi
+  if [[ "${VERIFY:-false}" == "true" ]]; then
+    args+=(--verify)
   fi
 fi
 if [[ "${DRY_RUN:-false}" == "true" ]]; then

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 IN_PROGRESS_STATES = ("กำลังดำเนินการ", "กำลังดำเนินการ", "กำลังดำเนินการ", "ศึกษาปัญหา", "ของบประมาณ")
 OTHER_STATES = (
@@ -56,6 +57,42 @@ TEXTS = (
     "ต้นไม้ใหญ่กิ่งหักพาดสายไฟ",
 )
 
+ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ถนน": ("ฝ่ายโยธา", ("ถนนเป็นหลุมเป็นบ่อ รถจักรยานยนต์ล้มบ่อย", "ผิวถนนในซอยทรุดเป็นแอ่ง ฝนตกน้ำขัง")),
+    "ทางเท้า": ("ฝ่ายโยธา", ("ทางเท้าทรุด กระเบื้องแตก เดินลำบาก", "ทางเท้าชำรุดเป็นหลุม ผู้สูงอายุเดินสะดุด")),
+    "น้ำท่วม": ("ฝ่ายโยธา", ("น้ำท่วมขังหน้าปากซอยหลังฝนตก ระบายช้า", "ฝนตกทีไรน้ำท่วมถนนในซอย รถเล็กผ่านไม่ได้")),
+    "ท่อระบายน้ำ": ("ฝ่ายโยธา", ("ฝาท่อระบายน้ำชำรุด เสี่ยงอันตรายต่อผู้สัญจร", "ท่อระบายน้ำอุดตัน น้ำเน่าส่งกลิ่นเหม็น")),
+    "สะพาน": ("ฝ่ายโยธา", ("ราวสะพานข้ามคลองชำรุด เสี่ยงพลัดตก", "แผ่นพื้นสะพานคนเดินหลุด เดินข้ามไม่ได้")),
+    "แสงสว่าง": (
+        "ฝ่ายโยธา",
+        ("ไฟส่องสว่างในซอยดับหลายดวง มืดมากตอนกลางคืน", "เสาไฟริมทางเดินไฟไม่ติดมาหลายวัน"),
+    ),
+    "ความสะอาด": (
+        "ฝ่ายรักษาความสะอาดและสวนสาธารณะ",
+        ("ขยะกองอยู่ริมถนนไม่มีผู้มาเก็บ ส่งกลิ่นเหม็น", "มีผู้ลักลอบทิ้งขยะในที่ว่างข้างซอย"),
+    ),
+    "ต้นไม้": (
+        "ฝ่ายรักษาความสะอาดและสวนสาธารณะ",
+        ("ต้นไม้ใหญ่กิ่งหักพาดสายไฟ", "กิ่งไม้ยื่นบังป้ายจราจร ขอให้ตัดแต่ง"),
+    ),
+    "จราจร": (
+        "ฝ่ายเทศกิจ",
+        ("รถติดหน้าโรงเรียนช่วงเช้า ขอเจ้าหน้าที่อำนวยการจราจร", "ป้ายจราจรล้มขวางช่องทางเดินรถ"),
+    ),
+    "กีดขวาง": ("ฝ่ายเทศกิจ", ("มีรถจอดกีดขวางทางเข้าออกตลอดวัน", "วางของขายบนทางเท้ากีดขวางทางเดิน")),
+    "ร้องเรียน": ("ฝ่ายเทศกิจ", ("ร้านค้าตั้งโต๊ะรุกล้ำที่สาธารณะ ขอให้ตรวจสอบ", "แจ้งแล้วยังไม่มีเจ้าหน้าที่มาตรวจสอบ")),
+    "เสียงรบกวน": (
+        "ฝ่ายสิ่งแวดล้อมและสุขาภิบาล",
+        ("ร้านอาหารเปิดเพลงเสียงดังหลังเที่ยงคืน", "ไซต์ก่อสร้างทำงานเสียงดังตอนกลางคืน"),
+    ),
+    "คนจรจัด": (
+        "ฝ่ายพัฒนาชุมชนและสวัสดิการสังคม",
+        ("มีคนไร้บ้านนอนพักใต้สะพานหลายคน", "มีผู้เร่ร่อนนอนหน้าร้านค้าทุกคืน ขอให้ช่วยเหลือ"),
+    ),
+}
+"""Per complaint type: the section (ฝ่าย) a district office routes it to, and what citizens
+write about it. The demo's tickets follow it, so a type's descriptions match the type."""
+
 
 @dataclass(frozen=True)
 class SeedMonth:
@@ -76,6 +113,10 @@ SEED_TABLE = (
     SeedMonth(date(2023, 9, 1), date(2023, 9, 15), 242, 35),
 )
 """The seed document's months (April to 15 September 2566)."""
+
+SEED_REPORT_TIME = datetime(2023, 9, 15, 15, 0, tzinfo=ZoneInfo("Asia/Bangkok"))
+"""When the office made its table: the afternoon of 15 September 2566, Bangkok time.
+The demo's clock, so ticket ages and ageing buckets are what the office saw."""
 
 
 class TicketFactory:
@@ -106,7 +147,8 @@ class TicketFactory:
         subdistricts, lat, lon, postcode = DISTRICTS[district]
         subdistrict = r.choice(subdistricts)
         types = r.sample(TYPES, k=r.choice((1, 1, 1, 2)))
-        section = f"{r.choice(SECTIONS)} เขต{district}"
+        section_name, texts = ROUTES[types[0]]
+        section = f"{section_name} เขต{district}"
         orgs = ["กรุงเทพมหานคร", f"เขต{district}", section]
         self.message_id += r.randint(1, 40)
         started = created + timedelta(minutes=r.randint(5, 600))
@@ -127,7 +169,7 @@ class TicketFactory:
                 "problem_type_fondue": types,
                 "org": orgs,
                 "org_action": orgs[1:] if in_progress else [],
-                "description": r.choice(TEXTS),
+                "description": r.choice(texts),
                 "message_id": self.message_id,
                 "ticket_id": self.ticket_id(created.year),
                 "photo_url": f"https://storage.googleapis.com/traffy_public_bucket/attachment/{created:%Y-%m}/{r.getrandbits(64):016x}.jpg",

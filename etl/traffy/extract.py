@@ -11,7 +11,7 @@ Records repeated across pages or windows are de-duplicated by ticket
 identity, keeping the most recently active copy.
 
 Valid records become rows of the canonical complaints frame directly (the
-frame ``transform.complaints_frame`` builds from :class:`Complaint` objects):
+frame ``canonical.complaints_frame`` builds from :class:`Complaint` objects):
 feed 1's common records through ``feed_v1.fast_row``, every other record
 through the feed's ``to_complaint``, which also gives invalid records their
 reason. No Complaint object is kept per ticket: for all of Bangkok they cost
@@ -20,7 +20,6 @@ more time and memory than everything else of the extraction.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from etl.canonical import COLUMNS, TIME_COLUMNS, complaints_frame, raw_json
 from etl.errors import IncompleteWindow, TraffyUnreachable
 from etl.frames import by_creation, gc_paused
 from etl.models import BANGKOK, Complaint, Reject
@@ -110,7 +110,7 @@ class ExtractInfo:
 class Extraction:
     """The valid tickets, the rejects, what was seen, and the windows scanned in full.
 
-    ``frame`` is the canonical complaints frame (``transform.complaints_frame``'s
+    ``frame`` is the canonical complaints frame (``canonical.complaints_frame``'s
     columns and dtypes, one row per ticket, ordered by creation then id);
     ``complaints`` the same tickets as :class:`Complaint` objects. Either can be
     given; the other is built on first use (building objects for a million
@@ -134,8 +134,6 @@ class Extraction:
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            from etl.transform import complaints_frame  # transform imports this module
-
             self._frame = complaints_frame(self._complaints or [])
         return self._frame
 
@@ -452,12 +450,6 @@ def _validated(
     return row_of(complaint)
 
 
-COLUMNS = tuple(Complaint.model_fields)
-"""The canonical frame's columns: :class:`Complaint`'s fields, in order."""
-
-TIME_COLUMNS = ("created_at", "last_activity", "inprogress_at", "finished_at")
-"""Columns held as naive ``datetime64[ns]`` in Bangkok wall time."""
-
 _TIME_INDEX = tuple(COLUMNS.index(name) for name in TIME_COLUMNS)
 
 
@@ -504,8 +496,6 @@ class _Columns:
     def frame(self) -> pd.DataFrame:
         """Every row so far; dtypes inferred as ``complaints_frame`` infers them."""
         if not self.values["ticket_id"]:
-            from etl.transform import complaints_frame  # transform imports this module
-
             return complaints_frame([])
         data: dict[str, Any] = {}
         for name in COLUMNS:
@@ -634,8 +624,3 @@ def _reason(error: ValueError) -> str:
             parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
         return "; ".join(parts)
     return str(error)
-
-
-def raw_json(record: Any) -> str:
-    """The raw record as compact JSON text, Thai kept readable."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import csv
 import http.client
 import io
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -259,6 +260,7 @@ def extract_months(
     district: str | None,
     registration: Mapping[str, str],
     concurrency: int = 2,
+    on_page: Callable[[int], None] | None = None,
 ) -> Extraction:
     """The district's tickets of every month, ``concurrency`` files at a time.
 
@@ -267,8 +269,14 @@ def extract_months(
     """
     before = client.requests
 
+    lock = threading.Lock()
+
     def one(month: str) -> MonthRows:
-        return fetch_month(client, month, district, registration)
+        rows = fetch_month(client, month, district, registration)
+        if on_page:  # a month's file is the backfill's page: progress counts its rows
+            with lock:
+                on_page(rows.rows)
+        return rows
 
     if concurrency <= 1 or len(month_list) <= 1:
         results = [one(month) for month in month_list]
