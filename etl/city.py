@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,6 +173,18 @@ def district_output(settings: Settings) -> Sink:
     if not settings.spreadsheet_id and folder.is_dir():
         return LocalSink(folder, names=settings.tabs)
     return make_sink(settings)
+
+
+def report_outputs(settings: Settings, html: Path) -> list[tuple[Sink, Path]]:
+    """``etl report`` of a city-wide configuration: each served district's output and
+    its page, ``report-<district>.html`` beside ``html`` (the workflow keeps the folder)."""
+    pages = []
+    for name in settings.served_districts:
+        one = settings.model_copy(
+            update={"district": name, "spreadsheet_id": settings.spreadsheets.get(name)}
+        )
+        pages.append((district_output(one), html.with_name(f"{html.stem}-{name}{html.suffix}")))
+    return pages
 
 
 @dataclass

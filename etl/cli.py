@@ -493,17 +493,27 @@ def report_command(
             report_oldest_tickets=oldest,
             district=district,
         )
-        sink = city.district_output(settings) if district else pipeline.make_sink(settings)
-        info = html_report.write_report(
-            sink,
-            html,
-            oldest=settings.report_oldest_tickets,
-            in_progress_states=settings.state_groups.get("in_progress", []),
-        )
+        if len(settings.served_districts) > 1:  # a city-wide run's: one page per district
+            pages = city.report_outputs(settings, html)
+        else:
+            sink = city.district_output(settings) if district else pipeline.make_sink(settings)
+            pages = [(sink, html)]
+        infos = [
+            html_report.write_report(
+                sink,
+                path,
+                oldest=settings.report_oldest_tickets,
+                in_progress_states=settings.state_groups.get("in_progress", []),
+            )
+            for sink, path in pages
+        ]
     ui.result(
-        f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
-        f"{info.size_bytes / 1e6:.1f} MB",
-        asdict(info),
+        "\n".join(
+            f"wrote {info.path}: {info.months} months, {info.open_tickets} oldest open tickets, "
+            f"{info.size_bytes / 1e6:.1f} MB"
+            for info in infos
+        ),
+        asdict(infos[0]) if len(infos) == 1 else {"reports": [asdict(i) for i in infos]},
     )
 
 

@@ -403,6 +403,15 @@ def test_cli_city_run_to_folders_and_the_report_of_one_district(
     assert "เขตบางกะปิ" in text
     assert "เทียบกับกรุงเทพมหานคร" in text  # the comparison section
     assert " จาก " in text  # "rank 12 of 50" as the office reads it
+    # The workflow's report step with the city-wide setting: a page per district.
+    every = runner.invoke(
+        app, ["report", "--out", str(out), "--html", str(tmp_path / "r" / "report.html")],
+        env={"ETL_DISTRICT": "สวนหลวง,บางกะปิ"},
+    )  # fmt: skip
+    assert every.exit_code == 0, every.output
+    written = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert written == ["report-บางกะปิ.html", "report-สวนหลวง.html"]
+    assert "เขตสวนหลวง" in (tmp_path / "r" / "report-สวนหลวง.html").read_text(encoding="utf-8")
 
 
 def test_when_no_output_can_be_written_traffy_is_not_paged(
