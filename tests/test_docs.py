@@ -225,7 +225,7 @@ def test_the_scheduled_sync_keeps_the_report_and_deploy_says_where() -> None:
     assert names.index("Sync") < names.index("Make the executives' report")
     assert make["run"].startswith("etl report --html report/report.html")
     assert keep["uses"].startswith("actions/upload-artifact@")
-    assert keep["with"]["path"] == "report/report.html"
+    assert keep["with"]["path"] == "report/"  # report.html; city-wide, a page per district
     assert make["if"] == keep["if"] == "success() && !inputs.dry_run"
     where = section(DEPLOY, "## The report after each sync")
     assert f"`{keep['with']['name']}`" in where
