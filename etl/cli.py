@@ -635,7 +635,7 @@ def _plan_lines(result: pipeline.SyncResult) -> list[str]:
                 f" of new tickets + {len(plan.refresh)} refreshing {plan.open_tickets} open tickets"
             )
         if e.rescans or e.splits:
-            line += f"; {e.rescans} re-scans on drift, {e.splits} windows split"
+            line += f"; {e.rescans} re-scans (drift or short pages), {e.splits} windows split"
         lines.append(line + f"; {result.complaints_total} tickets in the tabs")
     if e.unknown_fields:
         names = ", ".join(f"{n} x{c}" for n, c in sorted(e.unknown_fields.items()))
