@@ -73,12 +73,13 @@ class LocalBigQuery:
         env = offline_environment()
         env["HOME"] = str(home)
         log = (self._folder / "server.log").open("wb")
+        command_line = [
+            str(command), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+            "--grpc-port", str(self.grpc_port), "--data-dir", str(self._folder / "data"),
+            "--project", self.project,
+        ]  # fmt: skip
         self._process = subprocess.Popen(
-            [
-                str(command), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--grpc-port", str(self.grpc_port), "--data-dir", str(self._folder / "data"),
-                "--project", self.project,
-            ],  # fmt: skip
+            command_line,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -97,9 +98,9 @@ class LocalBigQuery:
             if self._process.poll() is not None:
                 raise EtlError(f"The BigQuery emulator exited at start-up:\n{self.log()}")
             try:
-                session.get(f"{self.url}/bigquery/v2/projects/{self.project}/datasets", timeout=2)
+                session.get(f"{self.url}/bigquery/v2/projects/{self.project}/datasets", timeout=5)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         self.__exit__(None, None, None)
         raise EtlError(f"The BigQuery emulator did not start in {self.start_timeout:.0f} s")

@@ -29,12 +29,13 @@ castable type changes (see ``docs/bigquery.md``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import typing
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import requests
 from google.api_core import exceptions as google_errors
 from google.api_core.client_options import ClientOptions
 from google.api_core.retry import Retry
@@ -157,7 +159,7 @@ def table_schema(name: str) -> list[bigquery.SchemaField]:
                 column.name,
                 BIGQUERY_TYPES[column.kind],
                 mode="NULLABLE" if nullable else "REQUIRED",
-                description=(description or "")[:1024] or None,
+                description=(description or "")[:1024],
             )
         )
     return schema
@@ -214,6 +216,10 @@ class BigQuerySink:
     # --- the Sink interface ---------------------------------------------------------
 
     def read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
+        with self._api_errors():
+            return self._read_tabs(names)
+
+    def _read_tabs(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
         tabs: dict[str, pd.DataFrame] = {}
         for name in names:
             if name not in TABS and name != RUNS.name:
@@ -226,6 +232,10 @@ class BigQuerySink:
     def write_tabs(
         self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None = None
     ) -> LoadInfo:
+        with self._api_errors():
+            return self._write_tabs(tabs, run)
+
+    def _write_tabs(self, tabs: Mapping[str, pd.DataFrame], run: RunRecord | None) -> LoadInfo:
         self._api_calls = 0
         self.last_cost = LoadCost()
         info = LoadInfo()
@@ -246,6 +256,7 @@ class BigQuerySink:
                         self.on_staged(name)
             if staged:
                 self._merge_all(staged)
+            info.bytes_processed = self.last_cost.bytes_processed
             for name, frame in tabs.items():
                 self._read_cache[name] = self._owned(name, frame)[TABS[name].column_names]
             info.api_calls = self._api_calls
@@ -259,16 +270,26 @@ class BigQuerySink:
         return info
 
     def preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
+        with self._api_errors():
+            return self._preview(tabs)
+
+    def _preview(self, tabs: Mapping[str, pd.DataFrame]) -> str:
         lines = []
         for name, frame in tabs.items():
             owned = self._owned(name, frame)
-            write = _diff(TABS[name], self._read(name), owned, name in INSERT_ONLY, self.district)[2]
+            write = _diff(TABS[name], self._read(name), owned, name in INSERT_ONLY, self.district)[
+                2
+            ]
             lines.append(f"{name}: +{write.inserted} ~{write.updated} -{write.deleted}")
         return "\n".join(lines)
 
     def record_run(self, run: RunRecord) -> None:
         """Add the run to ``_runs``: one parameterised INSERT, skipped when the run is
         already there (a retried log adds it once)."""
+        with self._api_errors():
+            self._record_run(run)
+
+    def _record_run(self, run: RunRecord) -> None:
         self._ensure_table(RUNS.name)
         row = run.row()
         row["started_at"] = _wall_time(run.started_at)
@@ -277,7 +298,7 @@ class BigQuerySink:
         row["district"] = self.district
         columns = table_columns(RUNS.name)
         params = [
-            bigquery.ScalarQueryParameter(f"v{at}", BIGQUERY_TYPES[c.kind], row.get(c.name))
+            bigquery.ScalarQueryParameter(f"v{at}", BIGQUERY_TYPES[c.kind], row.get(c.name))  # type: ignore[arg-type]
             for at, c in enumerate(columns)
         ]
         table = self._table(RUNS.name)
@@ -295,6 +316,10 @@ class BigQuerySink:
     def init(self) -> list[str]:
         """Create the dataset when missing and every table, add missing columns:
         what ``etl init`` does. Returns what changed."""
+        with self._api_errors():
+            return self._init()
+
+    def _init(self) -> list[str]:
         changes = [self._ensure_dataset()]
         for name in [*TABS, RUNS.name]:
             change = self._ensure_table(name)
@@ -371,8 +396,7 @@ class BigQuerySink:
         staging = self._table(f"{STAGING_PREFIX}{self._owner}_{name}_{uuid.uuid4().hex[:8]}")
         data = _parquet(table_columns(name), rows)
         schema = [
-            bigquery.SchemaField(f.name, f.field_type, mode="NULLABLE")
-            for f in table_schema(name)
+            bigquery.SchemaField(f.name, f.field_type, mode="NULLABLE") for f in table_schema(name)
         ] + [bigquery.SchemaField(_DELETED, "BOOL", mode="NULLABLE")]
         config = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
@@ -443,6 +467,7 @@ class BigQuerySink:
             self._checked.add(name)
             if self._table_names is not None:
                 self._table_names.add(name)
+            self._read_cache[name] = spec.empty()  # a new table: nothing to read back
             return f"created table {name}"
         self._api_calls += 1
         have = {field.name: field for field in table.schema}
@@ -483,6 +508,19 @@ class BigQuerySink:
                 self.client.delete_table(self._table(table_id), not_found_ok=True, retry=self.retry)
                 self._api_calls += 1
 
+    @contextlib.contextmanager
+    def _api_errors(self) -> Iterator[None]:
+        """BigQuery's errors as the one-line ``SinkError`` the CLI prints."""
+        try:
+            yield
+        except google_errors.GoogleAPICallError as error:
+            raise SinkError(f"BigQuery {self.dataset}: {error.message}") from None
+        except (google_errors.RetryError, requests.RequestException) as error:
+            raise SinkError(
+                f"BigQuery {self.dataset} did not answer ({type(error).__name__}); "
+                "check bigquery_api_url and the network, then run again."
+            ) from None
+
     # --- queries ------------------------------------------------------------------
 
     def _table(self, name: str) -> str:
@@ -493,9 +531,7 @@ class BigQuerySink:
             bigquery.ScalarQueryParameter("district", "STRING", self.district)
         ]
 
-    def _query(
-        self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()
-    ) -> Any:
+    def _query(self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> Any:
         config = bigquery.QueryJobConfig(query_parameters=list(params))
         try:
             rows = self.client.query_and_wait(
@@ -515,7 +551,9 @@ def make_client(project: str, api_url: str, credential: GoogleCredential) -> big
         options = ClientOptions(api_endpoint=api_url.rstrip("/"))
     if is_loopback(api_url):
         log.debug("BigQuery API on loopback %s", api_url)
-    return bigquery.Client(project=project, credentials=credential.credentials, client_options=options)
+    return bigquery.Client(
+        project=project, credentials=credential.credentials, client_options=options
+    )
 
 
 def _merge_sql(target: str, staging: str, name: str, insert_only: bool) -> str:
@@ -523,7 +561,11 @@ def _merge_sql(target: str, staging: str, name: str, insert_only: bool) -> str:
     spec = _spec(name)
     names = [c.name for c in table_columns(name)]
     on = " AND ".join(
-        ["T.district = @district", "S.district = T.district", *(f"T.`{k}` = S.`{k}`" for k in spec.key)]
+        [
+            "T.district = @district",
+            "S.district = T.district",
+            *(f"T.`{k}` = S.`{k}`" for k in spec.key),
+        ]
     )
     insert = (
         f"INSERT ({', '.join(f'`{n}`' for n in names)}) "
@@ -532,10 +574,10 @@ def _merge_sql(target: str, staging: str, name: str, insert_only: bool) -> str:
     if insert_only:
         return f"MERGE `{target}` T USING `{staging}` S ON {on} WHEN NOT MATCHED THEN {insert}"
     updates = ", ".join(f"`{n}` = S.`{n}`" for n in names if n not in spec.key and n != "district")
+    update = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""  # all key: no update
     return (
         f"MERGE `{target}` T USING `{staging}` S ON {on} "
-        f"WHEN MATCHED AND S.{_DELETED} THEN DELETE "
-        f"WHEN MATCHED THEN UPDATE SET {updates} "
+        f"WHEN MATCHED AND S.{_DELETED} THEN DELETE {update}"
         f"WHEN NOT MATCHED AND NOT S.{_DELETED} THEN {insert}"
     )
 
@@ -635,9 +677,11 @@ def _typed(spec: TabSpec, table: pa.Table) -> pd.DataFrame:
             filled = pc.fill_null(pc.cast(values, pa.bool_()), False)
             columns[column.name] = np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
         else:
-            columns[column.name] = pd.Series(
-                pc.cast(values, pa.string()).to_pandas(), dtype=object
-            ).where(lambda s: s.notna(), None).to_numpy(dtype=object)
+            columns[column.name] = (
+                pd.Series(pc.cast(values, pa.string()).to_pandas(), dtype=object)
+                .where(lambda s: s.notna(), None)
+                .to_numpy(dtype=object)
+            )
     return pd.DataFrame(columns, columns=spec.column_names)
 
 
