@@ -74,7 +74,11 @@ def test_seed_months_read_back_from_kpi_monthly_and_a_resync_changes_nothing(
     assert [(str(r["m"]), r["n"]) for r in months] == [(str(m.first), m.total) for m in SEED_TABLE]
 
     again = sync(seed_traffy, dataset)
-    changed = [line.split()[0] for line in again.splitlines() if re.search(r"[+~-][1-9]\d* (new|changed|removed)", line)]
+    changed = [
+        line.split()[0]
+        for line in again.splitlines()
+        if re.search(r"[+~-][1-9]\d* (new|changed|removed)", line)
+    ]
     assert changed in ([], ["meta"]), again
     assert "+0 new, ~0 changed, -0 removed" in again
     runs = sink(dataset).read_tabs(["_runs"])["_runs"].sort_values("started_at")
@@ -83,9 +87,7 @@ def test_seed_months_read_back_from_kpi_monthly_and_a_resync_changes_nothing(
     assert runs["inserted"].iloc[1] == runs["deleted"].iloc[1] == 0
 
     report = tmp_path / "report.html"
-    made = runner.invoke(
-        app, ["report", "--bigquery-dataset", dataset, "--html", str(report)]
-    )
+    made = runner.invoke(app, ["report", "--bigquery-dataset", dataset, "--html", str(report)])
     assert made.exit_code == 0, made.output
     assert "เมษายน 2566" in report.read_text(encoding="utf-8")
 
