@@ -86,7 +86,11 @@ class LocalBigQuery:
             stdin=subprocess.DEVNULL,
         )
         log.close()
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__(None, None, None)  # never leave a server behind
+            raise
         return self
 
     def _wait_ready(self) -> None:
@@ -102,7 +106,6 @@ class LocalBigQuery:
                 return
             except requests.RequestException:
                 time.sleep(0.1)
-        self.__exit__(None, None, None)
         raise EtlError(f"The BigQuery emulator did not start in {self.start_timeout:.0f} s")
 
     def log(self) -> str:

@@ -178,6 +178,7 @@ class BigQuerySink:
         client: bigquery.Client,
         retry_deadline: float = 600.0,
         on_staged: Callable[[str], None] | None = None,
+        checked: set[str] | None = None,
     ) -> None:
         self.dataset = Dataset.parse(dataset)
         self.district = district
@@ -191,7 +192,9 @@ class BigQuerySink:
         self.last_cost = LoadCost()
         self._api_calls = 0
         self._read_cache: dict[str, pd.DataFrame] = {}
-        self._checked: set[str] = set()
+        self._checked: set[str] = set() if checked is None else checked
+        """Tables whose schema was checked (or made): a city-wide run's sinks, one per
+        district on the same dataset and client, may share one set and check each once."""
         self._table_names: set[str] | None = None
         self._dataset_checked = False
         self._owner = hashlib.sha1(district.encode("utf-8")).hexdigest()[:10]
