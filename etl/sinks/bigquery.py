@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import re
 import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -94,6 +95,11 @@ it), so a report filtered to a few months scans only those months."""
 EXTRA_COLUMNS = {RUNS.name: (("bytes_processed", "int"),)}
 """BigQuery-only columns: ``_runs`` also logs the bytes the run's MERGEs processed."""
 
+_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,61}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]{4,61}[a-z0-9]")
+_DATASET = re.compile(r"\w{1,1024}", re.ASCII)
+"""Google's project ids (with an optional domain) and dataset names: nothing that could
+end a quoted name in the SQL the sink writes."""
+
 STAGING_PREFIX = "_staging_"
 STAGING_HOURS = 24
 _DELETED = "_deleted"
@@ -109,7 +115,7 @@ class Dataset:
     @classmethod
     def parse(cls, text: str) -> Dataset:
         project, _, dataset = text.strip().partition(".")
-        if not project or not dataset or "." in dataset:
+        if not _PROJECT.fullmatch(project) or not _DATASET.fullmatch(dataset):
             raise ConfigError(
                 f"bigquery_dataset {text!r} is not PROJECT.DATASET "
                 "(e.g. my-project.traffy); give the project id and the dataset name."
@@ -671,7 +677,8 @@ def _typed(spec: TabSpec, table: pa.Table) -> pd.DataFrame:
                 else np.array([], dtype="datetime64[ns]")
             )
         elif column.kind == "int":
-            columns[column.name] = pd.array(values.to_pylist(), dtype="Int64")
+            integers = pc.cast(values, pa.int64()).to_pandas(types_mapper=_INT64.get)
+            columns[column.name] = pd.array(integers, dtype="Int64")
         elif column.kind == "float":
             columns[column.name] = np.asarray(
                 pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64"
@@ -691,6 +698,9 @@ def _typed(spec: TabSpec, table: pa.Table) -> pd.DataFrame:
 def _nullable(annotation: Any) -> bool:
     """Whether the tab's model allows an empty value (``X | None``)."""
     return type(None) in typing.get_args(annotation)
+
+
+_INT64 = {pa.int64(): pd.Int64Dtype()}
 
 
 def _type(name: str) -> str:
