@@ -18,6 +18,7 @@ from etl.fakes.synthetic import SEED_TABLE, seed_months
 from etl.fakes.traffy import FakeTraffy
 from etl.settings import load_settings
 from etl.sinks.bigquery import BigQuerySink
+from etl.tabs import RUNS, TABS
 
 runner = CliRunner()
 _datasets = itertools.count()
@@ -101,6 +102,8 @@ def test_init_and_doctor_on_the_dataset(seed_traffy: FakeTraffy, dataset: str) -
     again = runner.invoke(app, ["init", "--bigquery-dataset", dataset])
     assert again.exit_code == 0
     assert "nothing to change" in again.output
+    tables = [t.table_id for t in sink(dataset).client.list_tables(dataset)]
+    assert sorted(tables) == sorted([*TABS, RUNS.name])  # no staging table left behind
 
     checked = runner.invoke(
         app, ["doctor", "--bigquery-dataset", dataset, "--traffy-url", seed_traffy.url]

@@ -177,8 +177,9 @@ def test_a_crash_between_staging_and_merge_converges(
 
 
 def test_deletes_stay_within_the_district(bigquery_emulator: LocalBigQuery, dataset: str) -> None:
-    suan_luang = make_sink(bigquery_emulator, dataset, "สวนหลวง")
-    bang_rak = make_sink(bigquery_emulator, dataset, "บางรัก")
+    checked: set[str] = set()  # as a city-wide run's sinks do: one schema check a table
+    suan_luang = make_sink(bigquery_emulator, dataset, "สวนหลวง", checked=checked)
+    bang_rak = make_sink(bigquery_emulator, dataset, "บางรัก", checked=checked)
     suan_luang.write_tabs({"complaints": complaints(50)})
     bang_rak.write_tabs({"complaints": complaints(30)})  # the same ticket ids, on purpose
     assert suan_luang.count_rows("complaints", all_districts=True) == 80
@@ -274,20 +275,6 @@ def test_runs_log_counts_and_failed_runs(bigquery_emulator: LocalBigQuery, datas
     assert sink.count_rows(RUNS.name) == 2
 
 
-def test_init_is_idempotent_and_doctor_may_write(
-    bigquery_emulator: LocalBigQuery, dataset: str
-) -> None:
-    sink = BigQuerySink(dataset, "สวนหลวง", client=client_for(bigquery_emulator))
-    first = sink.init()
-    assert f"created dataset {dataset}" in first
-    assert "created table kpi_monthly" in first
-    again = BigQuerySink(dataset, "สวนหลวง", client=client_for(bigquery_emulator))
-    assert again.init() == []
-    assert "may write" in again.check_writable()
-    tables = [t.table_id for t in again.client.list_tables(dataset)]
-    assert sorted(tables) == sorted([*TABS, RUNS.name])
-
-
 def test_from_settings_needs_project_and_dataset(bigquery_emulator: LocalBigQuery) -> None:
     settings = load_settings(
         district="สวนหลวง",
@@ -297,7 +284,18 @@ def test_from_settings_needs_project_and_dataset(bigquery_emulator: LocalBigQuer
     )
     sink = BigQuerySink.from_settings(settings)
     assert sink.client.project == bigquery_emulator.project
-    assert sink.init()
+    assert sink.read_tabs(["meta", "_sync"]) == {}  # no dataset yet: nothing stored
     bad = load_settings(district="สวนหลวง", bigquery_dataset="no_project_here")
     with pytest.raises(Exception, match=r"PROJECT\.DATASET"):
         BigQuerySink.from_settings(bad)
+
+
+def test_nothing_leaves_loopback_and_an_unreachable_api_is_one_line() -> None:
+    """The proxies of this module send any other host to a closed local port: a
+    request that tried to leave 127.0.0.1 fails, and says so in one line."""
+    url = "https://bigquery.googleapis.com"
+    credential = load_credential(None, "http://127.0.0.1", environ={}, scopes=())
+    client = make_client("traffy-test", url, credential)
+    sink = BigQuerySink("traffy-test.anywhere", "สวนหลวง", client=client, retry_deadline=1)
+    with pytest.raises(SinkError, match="did not answer"):
+        sink.read_tabs(["meta"])
