@@ -14,9 +14,9 @@ are insert-only. A table with no change costs nothing: no load, no query.
 
 Why a crash anywhere converges: each table's ``MERGE`` is atomic, and the next
 run diffs against the tables as they are, so a change already merged is not
-staged again and one not merged yet is. Staging tables expire after a day and a
-run drops its district's leftovers. ``_sync`` (the cursor) is written last, as
-in the other sinks. One writer per district at a time: there is no lease here
+staged again and one not merged yet is. A run drops its staging tables after the
+MERGEs, and the district's next run drops any a crash left. ``_sync`` (the cursor)
+is written last, as in the other sinks. One writer per district at a time: there is no lease here
 (the scheduler runs one job per district).
 
 Columns are the tab's (``etl.tabs``), typed for Looker Studio: DATE, DATETIME
@@ -101,7 +101,6 @@ _DATASET = re.compile(r"\w{1,1024}", re.ASCII)
 end a quoted name in the SQL the sink writes."""
 
 STAGING_PREFIX = "_staging_"
-STAGING_HOURS = 24
 _DELETED = "_deleted"
 
 
