@@ -203,6 +203,44 @@ def scenario_memory(small: int, large: int) -> list[dict[str, Any]]:
     return rows
 
 
+def scenario_bigquery(city: int, volume: int) -> list[dict[str, Any]]:
+    """5. (issue 14) The city-wide run into the BigQuery emulator against local files,
+    one sink per district; and the volume through one sink (``bench/bigquery.py``)."""
+    local = _bigquery_child("--count", str(city), "--sink", "local")
+    cloud = _bigquery_child("--count", str(city), "--sink", "bigquery")
+    ratio = cloud["wall_s"] / local["wall_s"] if local["wall_s"] else None
+    staged, changed = cloud["next_load"]["staged_rows"], cloud["next_rows_changed"]
+    local.update(scenario=f"5 city {city:,} into local files, first + next day")
+    cloud.update(
+        scenario=f"5 city {city:,} into BigQuery emulator, first + next day",
+        ratio_to_local=round(ratio, 2) if ratio else None,
+        checks=[
+            check("next day: staged rows <= 2x rows changed", staged <= 2 * changed),
+            check("wall <= 2x the same run into local files", ratio is not None and ratio <= 2),
+        ],
+    )
+    rows = [local, cloud]
+    if volume:
+        one = _bigquery_child("--count", str(volume), "--sink", "bigquery", "--one-sink")
+        staged, changed = one["next_load"]["staged_rows"], one["next_rows_changed"]
+        one.update(
+            scenario=f"5 volume {volume:,} through one BigQuery sink, first + next day",
+            checks=[check("next day: staged rows <= 2x rows changed", staged <= 2 * changed)],
+        )
+        rows.append(one)
+    return rows
+
+
+def _bigquery_child(*args: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.bigquery", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    row.update(sheets_requests=0, traffy_requests=0)
+    return row
+
+
 def cell(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if value is None:
@@ -273,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--count", type=int, help="tickets of scenario 1 (default 1,000,000)")
-    parser.add_argument("--only", default="1,2,3,4", help="scenarios to run, e.g. 1,4")
+    parser.add_argument(
+        "--only",
+        default="1,2,3,4",
+        help="scenarios to run, e.g. 1,4; 5 (BigQuery emulator, about 25 min) only when named",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     only = {part.strip() for part in args.only.split(",")}
@@ -289,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += scenario_sheets(2_000 if quick else 50_000, 5 if quick else 50, 4.0)
     if "4" in only:
         rows += scenario_memory(*((2_000, 20_000) if quick else (20_000, 200_000)))
+    if "5" in only:  # the emulator answers in 0.1-0.3 s a request: see docs/bigquery.md
+        rows += scenario_bigquery(*((2_000, 0) if quick else (20_000, 100_000)))
     seconds = time.perf_counter() - started
     with_previous(rows, args.results / "latest.json")
     path = write_results(rows, args.results, seconds)

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     sheets_retry_backoff_max: float = Field(default=64.0, ge=0)
     sheets_max_request_bytes: int = Field(default=2_000_000, ge=10_000)
     sheets_lock_minutes: float = Field(default=30.0, gt=0)
+    bigquery_dataset: str | None = None
+    bigquery_api_url: str = "https://bigquery.googleapis.com"
+    bigquery_retry_deadline: float = Field(default=600.0, gt=0)
 
     @field_validator("district")
     @classmethod
@@ -115,7 +118,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("traffy_url", "sheets_api_url")
+    @field_validator("traffy_url", "sheets_api_url", "bigquery_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         """``http(s)://host[:port][/path]``, without a trailing slash (paths are appended).
