@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The BigQuery emulator's own Python 3.13 venv (tests and bench start it).
+BQ_STAMP := .venv-bigquery/.installed
 
 # Seconds of simulated latency per Traffy page in the extraction bench
 # (the live API takes about 8 s uncached; the target is a ratio, so 2 s is enough).
 BENCH_LATENCY ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test lint lint-workflows format types schemas docs bench clean
+.PHONY: help install bigquery-emulator run demo test lint lint-workflows format types schemas docs bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -24,6 +26,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the package with dev tools
 
+$(BQ_STAMP): .ci/bigquery-emulator
+	bash .ci/bigquery-emulator
+
+bigquery-emulator: $(BQ_STAMP) ## Create .venv-bigquery: the local-bigquery emulator (Python 3.13)
+
 run: $(STAMP) ## Sync the configured district from the live Traffy API into output/
 	$(BIN)/etl sync
 
@@ -31,7 +38,7 @@ demo: $(STAMP) ## Sync the sample tickets offline into output/demo/, then write 
 	$(BIN)/etl demo
 	$(BIN)/etl report --out output/demo --html output/demo/report.html
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) $(BQ_STAMP) ## Run the whole test suite
 	$(BIN)/pytest
 
 lint: $(STAMP) lint-workflows ## ruff, formatting, mypy, the schema check, the workflow files
@@ -65,9 +72,9 @@ schemas: $(STAMP) ## Regenerate schemas/ from the models
 docs: $(STAMP) ## Regenerate docs/cli.md (commands' --help, the settings table) from the code
 	$(BIN)/python -m etl.docgen
 
-bench: $(STAMP) ## Scale scenarios of issue 7: a table, and bench/results/latest.json
+bench: $(STAMP) $(BQ_STAMP) ## Scale scenarios of issue 7: a table, and bench/results/latest.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python bench/extract_bench.py --latency $(BENCH_LATENCY)
 
 clean: ## Remove the virtual environment and outputs
-	rm -rf $(VENV) output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bigquery output .pytest_cache .mypy_cache .ruff_cache

@@ -205,13 +205,13 @@ def scenario_memory(small: int, large: int) -> list[dict[str, Any]]:
 
 
 def scenario_city(count: int, bangkok_wall: float | None) -> list[dict[str, Any]]:
-    """5. Every district's tabs from one extraction (``--district all``) to local folders,
+    """6. Every district's tabs from one extraction (``--district all``) to local folders,
     against scenario 1 (the same pages, all of Bangkok as one output)."""
     child("pages", "--count", str(count))  # generation is not timed
     run = child("city", "--count", str(count))
     ratio = run["wall_s"] / bangkok_wall if bangkok_wall else None
     run.update(
-        scenario=f"5 city {count:,}: 50 districts, one extraction (local)",
+        scenario=f"6 city {count:,}: 50 districts, one extraction (local)",
         sheets_requests=0,
         ratio_to_scenario_1=round(ratio, 2) if ratio else None,
         checks=[
@@ -224,7 +224,7 @@ def scenario_city(count: int, bangkok_wall: float | None) -> list[dict[str, Any]
 
 
 def scenario_city_sheets(count: int, changes: int) -> list[dict[str, Any]]:
-    """5. Fifty spreadsheets from one process: Sheets requests of a first load and of
+    """6. Fifty spreadsheets from one process: Sheets requests of a first load and of
     the next day's sync, and the minutes the shared limiter adds to each."""
     done = child("city-sheets", "--count", str(count), "--changes", str(changes))
     rows = []
@@ -233,7 +233,7 @@ def scenario_city_sheets(count: int, changes: int) -> list[dict[str, Any]]:
     ):
         rows.append(
             {
-                "scenario": f"5 city sheets {done['tickets']:,}: 50 spreadsheets, {label}",
+                "scenario": f"6 city sheets {done['tickets']:,}: 50 spreadsheets, {label}",
                 "tickets": done["tickets"],
                 "wall_s": run["wall_s_without_waits"],
                 "traffy_requests": run["traffy_requests"],
@@ -252,6 +252,44 @@ def scenario_city_sheets(count: int, changes: int) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def scenario_bigquery(city: int, volume: int) -> list[dict[str, Any]]:
+    """5. (issue 14) The city-wide run into the BigQuery emulator against local files,
+    one sink per district; and the volume through one sink (``bench/bigquery.py``)."""
+    local = _bigquery_child("--count", str(city), "--sink", "local")
+    cloud = _bigquery_child("--count", str(city), "--sink", "bigquery")
+    ratio = cloud["wall_s"] / local["wall_s"] if local["wall_s"] else None
+    staged, changed = cloud["next_load"]["staged_rows"], cloud["next_rows_changed"]
+    local.update(scenario=f"5 city {city:,} into local files, first + next day")
+    cloud.update(
+        scenario=f"5 city {city:,} into BigQuery emulator, first + next day",
+        ratio_to_local=round(ratio, 2) if ratio else None,
+        checks=[
+            check("next day: staged rows <= 2x rows changed", staged <= 2 * changed),
+            check("wall <= 2x the same run into local files", ratio is not None and ratio <= 2),
+        ],
+    )
+    rows = [local, cloud]
+    if volume:
+        one = _bigquery_child("--count", str(volume), "--sink", "bigquery", "--one-sink")
+        staged, changed = one["next_load"]["staged_rows"], one["next_rows_changed"]
+        one.update(
+            scenario=f"5 volume {volume:,} through one BigQuery sink, first + next day",
+            checks=[check("next day: staged rows <= 2x rows changed", staged <= 2 * changed)],
+        )
+        rows.append(one)
+    return rows
+
+
+def _bigquery_child(*args: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.bigquery", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    row.update(sheets_requests=0, traffy_requests=0)
+    return row
 
 
 def cell(row: dict[str, Any], key: str) -> str:
@@ -324,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--count", type=int, help="tickets of scenario 1 (default 1,000,000)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="scenarios to run, e.g. 1,4")
+    parser.add_argument(
+        "--only",
+        default="1,2,3,4,6",
+        help="scenarios to run, e.g. 1,4; 5 (BigQuery emulator, about 25 min) only when named",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     only = {part.strip() for part in args.only.split(",")}
@@ -340,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += scenario_sheets(2_000 if quick else 50_000, 5 if quick else 50, 4.0)
     if "4" in only:
         rows += scenario_memory(*((2_000, 20_000) if quick else (20_000, 200_000)))
-    if "5" in only:
+    if "5" in only:  # the emulator answers in 0.1-0.3 s a request: see docs/bigquery.md
+        rows += scenario_bigquery(*((2_000, 0) if quick else (20_000, 100_000)))
+    if "6" in only:
         count = args.count or (20_000 if quick else 1_000_000)
         first = next((r for r in rows if r["scenario"].startswith("1 bangkok")), None)
         rows += scenario_city(count, first["wall_s"] if first else None)

@@ -135,6 +135,8 @@ def district_sinks(settings: Settings, *, local_rest: bool) -> dict[str, Sink]:
             "in the config file or ETL_SPREADSHEETS (a JSON object)."
         )
     served = settings.served_districts
+    if settings.bigquery_dataset:  # one dataset, a district column (docs/bigquery.md)
+        return {name: make_sink(settings.model_copy(update={"district": name})) for name in served}
     missing = [name for name in served if name not in settings.spreadsheets]
     if settings.spreadsheets and missing and not local_rest:
         shown = ", ".join(missing[:5]) + (
@@ -605,7 +607,8 @@ def _publish_district(
         return _publish(
             settings, one.sink, complaints, one.kept, extraction.rejects, one.previous,
             new_state, now, dict(one.stages), result, dry_run, allow_removals, run,
-            _Prefixed(progress, one.name), extra_tabs={ranking.TAB: tab},
+            _Prefixed(progress, one.name),
+            extra_tabs={} if _one_table_for_all(one.sink) else {ranking.TAB: tab},
         )  # fmt: skip
 
     try:
@@ -615,6 +618,13 @@ def _publish_district(
         log.error("%s: not published: %s", one.name, error)
     finally:
         one.complaints = None  # the district is done: its frames can go
+
+
+def _one_table_for_all(sink: Sink) -> bool:
+    """BigQuery keeps every district in one table per tab, owned by its ``district``
+    column: the comparison is a query there, and this tab's own ``district`` column
+    (the district compared) would be taken for the owner's."""
+    return type(sink).__module__ == "etl.sinks.bigquery"
 
 
 def _fail(

@@ -106,6 +106,15 @@ InitSpreadsheetOpt = Annotated[
         help="The Google spreadsheet to prepare (or ETL_SPREADSHEET_ID).",
     ),
 ]
+BigQueryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bigquery-dataset",
+        metavar="PROJECT.DATASET",
+        help="Write to (read from) this BigQuery dataset, PROJECT.DATASET "
+        "(or ETL_BIGQUERY_DATASET); see docs/bigquery.md.",
+    ),
+]
 DryRunOpt = Annotated[
     bool,
     typer.Option("--dry-run", help="Show per tab the rows that would change; write nothing."),
@@ -178,6 +187,7 @@ def sync(
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
     spreadsheet_id: SpreadsheetOpt = None,
+    bigquery_dataset: BigQueryOpt = None,
     dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
     feed: FeedOpt = None,
@@ -217,6 +227,7 @@ def sync(
             out=out,
             feed=feed,
             spreadsheet_id=spreadsheet_id,
+            bigquery_dataset=bigquery_dataset,
         )
         if len(settings.served_districts) > 1:
             served = ui.run_city(
@@ -259,6 +270,7 @@ def backfill(
     traffy_url: TraffyUrlOpt = None,
     out: OutOpt = None,
     spreadsheet_id: SpreadsheetOpt = None,
+    bigquery_dataset: BigQueryOpt = None,
     dry_run: DryRunOpt = False,
     allow_removals: AllowRemovalsOpt = False,
     config: ConfigOpt = None,
@@ -279,6 +291,7 @@ def backfill(
             traffy_url=traffy_url,
             out=out,
             spreadsheet_id=spreadsheet_id,
+            bigquery_dataset=bigquery_dataset,
         )
         if len(settings.served_districts) > 1:
             served = ui.run_city(
@@ -307,6 +320,7 @@ def backfill(
 @app.command()
 def init(
     spreadsheet_id: InitSpreadsheetOpt = None,
+    bigquery_dataset: BigQueryOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: TracebackOpt = False,
@@ -320,7 +334,18 @@ def init(
 
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors():
-        settings = _settings(config, spreadsheet_id=spreadsheet_id)
+        settings = _settings(
+            config, spreadsheet_id=spreadsheet_id, bigquery_dataset=bigquery_dataset
+        )
+        if settings.bigquery_dataset:  # the dataset and its tables (docs/bigquery.md)
+            from etl.sinks.bigquery import BigQuerySink
+
+            changes = BigQuerySink.from_settings(settings).init()
+            ui.result(
+                "\n".join(changes) or "The dataset is ready; nothing to change.",
+                {"bigquery_dataset": settings.bigquery_dataset, "changes": changes},
+            )
+            return
         books = city.spreadsheets_to_init(settings)
         if not books:
             raise ConfigError(
@@ -373,7 +398,7 @@ def demo(
             until=SEED_TABLE[-1].last,
             traffy_url=server.url,
             out=out or Path("output/demo"),
-        ).model_copy(update={"spreadsheet_id": None})  # never a configured spreadsheet
+        ).model_copy(update={"spreadsheet_id": None, "bigquery_dataset": None})  # local files
         result = ui.run(
             lambda progress: pipeline.run_sync(settings, progress=progress, now=SEED_REPORT_TIME)
         )
@@ -390,6 +415,7 @@ def doctor(
         ),
     ] = None,
     spreadsheet_id: CheckSpreadsheetOpt = None,
+    bigquery_dataset: BigQueryOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -404,7 +430,13 @@ def doctor(
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors():
         results = checks.run_checks(
-            lambda: _settings(config, traffy_url=traffy_url, out=out, spreadsheet_id=spreadsheet_id)
+            lambda: _settings(
+                config,
+                traffy_url=traffy_url,
+                out=out,
+                spreadsheet_id=spreadsheet_id,
+                bigquery_dataset=bigquery_dataset,
+            )
         )
     failed = [c.name for c in results if c.failed]
     ui.result(
@@ -463,6 +495,7 @@ def report_command(
             help="Read the tabs from this Google spreadsheet (or ETL_SPREADSHEET_ID).",
         ),
     ] = None,
+    bigquery_dataset: BigQueryOpt = None,
     config: ConfigOpt = None,
     oldest: Annotated[
         int | None,
@@ -492,6 +525,7 @@ def report_command(
             spreadsheet_id=spreadsheet_id,
             report_oldest_tickets=oldest,
             district=district,
+            bigquery_dataset=bigquery_dataset,
         )
         if len(settings.served_districts) > 1:  # a city-wide run's: one page per district
             pages = city.report_outputs(settings, html)
@@ -606,6 +640,8 @@ def summary_lines(result: pipeline.SyncResult) -> list[str]:
     lines.append(
         f"  API calls  {result.api_calls} ({e.requests} Traffy, {result.load.api_calls} output)"
     )
+    if result.load.bytes_processed is not None:
+        lines.append(f"  BigQuery   {result.load.bytes_processed:,} bytes processed by MERGE")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines.append(f"  duration   {result.seconds:.1f}s ({stages})")
     lines.append(f"  output     {result.output}")

@@ -78,7 +78,9 @@ def check_configuration(load: Callable[[], Settings]) -> tuple[Check, Settings |
             "see Settings in README.md",
         ), None
     output = (
-        f"Google spreadsheet {settings.spreadsheet_id}"
+        f"BigQuery dataset {settings.bigquery_dataset}"
+        if settings.bigquery_dataset
+        else f"Google spreadsheet {settings.spreadsheet_id}"
         if settings.spreadsheet_id
         else f"CSV files in {settings.out}/"
     )
@@ -410,6 +412,8 @@ def _output_checks(
     if settings is None:
         return checks + _skipped(("traffy", "credentials", *SHEET_CHECKS), "configuration"), None
     checks.append(check_traffy(settings, traffy_session))
+    if settings.bigquery_dataset:
+        return checks + check_bigquery(settings), settings
     if not settings.spreadsheet_id:
         checks.append(check_output_folder(settings))
         checks.append(_skip("credentials", "not needed: no spreadsheet_id, output is CSV files"))
@@ -434,6 +438,32 @@ def _output_checks(
     checks.append(check_schema(book, contents))
     checks.append(check_last_run(runs_from_sheet(book, contents)))
     return checks, settings
+
+
+def check_bigquery(settings: Settings) -> list[Check]:
+    """The BigQuery sink's checks: credential, the dataset exists and may be written
+    (a scratch table, dropped again), the district's last run in ``_runs``."""
+    from google.api_core.exceptions import GoogleAPICallError
+
+    from etl.sinks.bigquery import BigQuerySink
+
+    try:
+        sink = BigQuerySink.from_settings(settings)
+    except EtlError as error:
+        fix = "see docs/bigquery.md: bigquery_dataset is PROJECT.DATASET; the credential chain"
+        return [_fail("credentials", str(error), fix), *_skipped(("dataset", "last run"), "it")]
+    try:
+        dataset = _ok("dataset", sink.check_writable())
+    except (GoogleAPICallError, EtlError) as error:
+        remedy = (
+            "create it with `etl init`, and grant the service account BigQuery Data Editor "
+            "on the dataset and BigQuery Job User on the project (docs/bigquery.md)"
+        )
+        message = getattr(error, "message", str(error))
+        failed = _fail("dataset", f"{settings.bigquery_dataset}: {message}", remedy)
+        return [_ok("credentials", "found"), failed, *_skipped(("last run",), "the dataset")]
+    runs = sink.read_tabs([RUNS.name]).get(RUNS.name)
+    return [_ok("credentials", "found"), dataset, check_last_run(runs)]
 
 
 def _skipped(names: Sequence[str], needed: str) -> list[Check]:

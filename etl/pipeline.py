@@ -129,7 +129,12 @@ def default_window(settings: Settings, today: date) -> tuple[date, date]:
 
 
 def make_sink(settings: Settings) -> Sink:
-    """The sink the settings ask for: the spreadsheet when one is configured, else local files."""
+    """The sink the settings ask for: the BigQuery dataset or the spreadsheet when one is
+    configured, else local files."""
+    if settings.bigquery_dataset:
+        from etl.sinks.bigquery import BigQuerySink  # google-cloud-bigquery: an extra
+
+        return BigQuerySink.from_settings(settings)
     if settings.spreadsheet_id:
         from etl.sinks.sheets import SheetsSink  # gspread is only loaded when used
 

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     or ``ETL_SPREADSHEETS`` as a JSON object)."""
     sheets_requests_per_minute: int = Field(default=50, ge=1)
     rank_min_tickets: int = Field(default=30, ge=0)
+    bigquery_dataset: str | None = None
+    bigquery_api_url: str = "https://bigquery.googleapis.com"
+    bigquery_retry_deadline: float = Field(default=600.0, gt=0)
 
     @field_validator("district")
     @classmethod
@@ -136,7 +139,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("traffy_url", "sheets_api_url")
+    @field_validator("traffy_url", "sheets_api_url", "bigquery_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         """``http(s)://host[:port][/path]``, without a trailing slash (paths are appended).

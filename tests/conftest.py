@@ -64,3 +64,13 @@ def features() -> list[dict[str, Any]]:
 def traffy(features: list[dict[str, Any]]) -> Iterator[FakeTraffy]:
     with FakeTraffy(features) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator() -> Iterator[Any]:
+    """One ``local-bigquery`` server for the whole run (``etl.fakes.bigquery``): free
+    ports, a fresh data folder, no route beyond 127.0.0.1. Tests use their own datasets."""
+    from etl.fakes.bigquery import LocalBigQuery
+
+    with LocalBigQuery() as emulator:
+        yield emulator

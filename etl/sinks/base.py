@@ -26,6 +26,8 @@ class LoadInfo:
 
     tabs: dict[str, TabWrite] = field(default_factory=dict)
     api_calls: int = 0
+    bytes_processed: int | None = None
+    """Bytes the load's queries processed (BigQuery bills them); None where no query runs."""
 
     @property
     def rows_written(self) -> int:

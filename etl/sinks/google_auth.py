@@ -51,19 +51,22 @@ def load_credential(
     service_account_json: SecretStr | None,
     api_url: str,
     environ: dict[str, str] | None = None,
+    *,
+    scopes: tuple[str, ...] = SCOPES,
 ) -> GoogleCredential:
-    """The first credential configured, in the documented order."""
+    """The first credential configured, in the documented order (``scopes``: the
+    spreadsheets scope unless the BigQuery sink asks for its own)."""
     env = os.environ if environ is None else environ
     if service_account_json is not None:
-        return _from_info(service_account_json.get_secret_value())
+        return _from_info(service_account_json.get_secret_value(), scopes)
     key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
     if key_file:
-        return _from_file(Path(key_file))
+        return _from_file(Path(key_file), scopes)
     if is_loopback(api_url):
         anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
         return GoogleCredential(anonymous, "anonymous (loopback API URL)", None)
     try:
-        credentials, _project = google.auth.default(scopes=list(SCOPES))
+        credentials, _project = google.auth.default(scopes=list(scopes))
     except DefaultCredentialsError:
         raise SheetsAuthError(
             "No Google credential found: set ETL_GOOGLE_SERVICE_ACCOUNT_JSON to the service "
@@ -72,11 +75,11 @@ def load_credential(
     return GoogleCredential(credentials, "application default credentials", _email(credentials))
 
 
-def _from_info(text: str) -> GoogleCredential:
+def _from_info(text: str, scopes: tuple[str, ...]) -> GoogleCredential:
     try:
         info = json.loads(text)
         credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            info, scopes=list(SCOPES)
+            info, scopes=list(scopes)
         )
     except (ValueError, KeyError, TypeError):
         # Never echo the secret or the parser's message (it may quote the key).
@@ -89,7 +92,7 @@ def _from_info(text: str) -> GoogleCredential:
     )
 
 
-def _from_file(path: Path) -> GoogleCredential:
+def _from_file(path: Path, scopes: tuple[str, ...]) -> GoogleCredential:
     if not path.is_file():
         raise SheetsAuthError(f"GOOGLE_APPLICATION_CREDENTIALS names {path}, which does not exist.")
     try:
@@ -97,11 +100,11 @@ def _from_file(path: Path) -> GoogleCredential:
         credentials: Any
         if kind == "service_account":
             credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                str(path), scopes=list(SCOPES)
+                str(path), scopes=list(scopes)
             )
         else:
             credentials, _project = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                str(path), scopes=list(SCOPES)
+                str(path), scopes=list(scopes)
             )
     except (ValueError, KeyError, TypeError, DefaultCredentialsError):
         raise SheetsAuthError(
