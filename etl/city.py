@@ -40,16 +40,15 @@ from etl.pipeline import (
     Progress,
     SyncResult,
     _checked_and_merged,
-    _days,
     _logged,
     _newest,
-    _open_days,
     _publish,
     _read_stored,
     _Run,
     default_window,
     make_client,
     make_sink,
+    plan_for,
 )
 from etl.settings import Settings
 from etl.sinks import LoadInfo, LocalSink, Sink
@@ -59,10 +58,8 @@ from etl.traffy.incremental import (
     SyncPlan,
     SyncState,
     days_of,
-    district_rate,
     feed1_rate,
     observed_rate,
-    plan_sync,
     refresh_windows,
 )
 from etl.verify import compare
@@ -440,21 +437,9 @@ def _plan(
     started = time.perf_counter()
     settings = one.settings
     one.previous, one.state, one.kept = _read_stored(one.sink, settings, progress)
-    plan = plan_sync(
-        one.state,
-        _open_days(one.kept, settings),
-        district=one.name,
-        since=since,
-        until=until,
-        explicit_since=settings.since is not None and not verify,
-        full_refresh=full_refresh or verify,
-        window_days=settings.window_days,
-        overlap_days=settings.sync_overlap_days,
-        page_size=settings.page_size,
-        records_per_day=observed_rate(one.state)
-        or (feed1_rate if settings.feed == "v1" else district_rate(_days(one.kept))),
+    one.plan = plan_for(
+        settings, one.state, one.kept, (since, until), full_refresh=full_refresh, verify=verify
     )
-    one.plan = plan
     one.stages["read"] = time.perf_counter() - started
 
 

@@ -279,19 +279,8 @@ def run_sync(
         stages: dict[str, float] = {}
         started = time.perf_counter()
         previous, state, kept = _read_stored(target, settings, progress)
-        plan = plan_sync(
-            state,
-            _open_days(kept, settings),
-            district=settings.district,
-            since=since,
-            until=until,
-            explicit_since=settings.since is not None and not verify,
-            full_refresh=full_refresh or verify,
-            window_days=settings.window_days,
-            overlap_days=settings.sync_overlap_days,
-            page_size=settings.page_size,
-            records_per_day=observed_rate(state)
-            or (feed1_rate if settings.feed == "v1" else district_rate(_days(kept))),
+        plan = plan_for(
+            settings, state, kept, (since, until), full_refresh=full_refresh, verify=verify
         )
         stages["read"] = time.perf_counter() - started
 
@@ -343,6 +332,34 @@ def run_sync(
         )  # fmt: skip
 
     return _logged(target, now, dry_run, mode, work)
+
+
+def plan_for(
+    settings: Settings,
+    state: SyncState,
+    kept: pd.DataFrame | None,
+    window: tuple[date, date],
+    *,
+    full_refresh: bool,
+    verify: bool,
+) -> SyncPlan:
+    """What one district's sync fetches, from its output's state and tickets (``kept``):
+    ``plan_sync`` with the settings' windows and the feed's price of a window."""
+    since, until = window
+    return plan_sync(
+        state,
+        _open_days(kept, settings),
+        district=settings.district,
+        since=since,
+        until=until,
+        explicit_since=settings.since is not None and not verify,
+        full_refresh=full_refresh or verify,
+        window_days=settings.window_days,
+        overlap_days=settings.sync_overlap_days,
+        page_size=settings.page_size,
+        records_per_day=observed_rate(state)
+        or (feed1_rate if settings.feed == "v1" else district_rate(_days(kept))),
+    )
 
 
 def run_backfill(
