@@ -41,13 +41,13 @@ from etl.pipeline import (
     SyncResult,
     _checked_and_merged,
     _logged,
-    _newest,
     _publish,
     _read_stored,
     _Run,
     default_window,
     make_client,
     make_sink,
+    next_state,
     plan_for,
 )
 from etl.settings import Settings
@@ -569,13 +569,11 @@ def _publish_district(
         density = state.records_per_day
         if plan.mode not in ("incremental", "backfill") and plan.spans:
             density = round(info.records / days_of(spans), 1)
-        new_state = SyncState(
-            district=one.name,
+        new_state = next_state(
+            state, complaints, first, district=one.name,
             feed=(state.feed or settings.feed) if backfill else settings.feed,
-            cursor=_newest(complaints, state.cursor),
-            covered_since=min(first, state.covered_since or first),
             records_per_day=density,
-        )
+        )  # fmt: skip
         result = SyncResult(
             district=one.name,
             since=first,

@@ -306,13 +306,10 @@ def run_sync(
         density = state.records_per_day
         if plan.mode != "incremental" and plan.spans:
             density = round(extraction.info.records / days_of(plan.spans), 1)
-        new_state = SyncState(
-            district=settings.district,
-            feed=settings.feed,
-            cursor=_newest(complaints, state.cursor),
-            covered_since=min(first, state.covered_since or first),
+        new_state = next_state(
+            state, complaints, first, district=settings.district, feed=settings.feed,
             records_per_day=density,
-        )
+        )  # fmt: skip
         result = SyncResult(
             district=settings.district,
             since=first,
@@ -413,13 +410,10 @@ def run_backfill(
         extraction = run.extraction
         complaints = _checked_and_merged(extraction, started, stages, settings, previous, kept)
         first, until = extraction.windows[0][0], extraction.windows[-1][1]
-        new_state = SyncState(
-            district=settings.district,
-            feed=state.feed or settings.feed,
-            cursor=_newest(complaints, state.cursor),
-            covered_since=min(first, state.covered_since or first),
-            records_per_day=state.records_per_day,
-        )
+        new_state = next_state(
+            state, complaints, first, district=settings.district,
+            feed=state.feed or settings.feed, records_per_day=state.records_per_day,
+        )  # fmt: skip
         result = SyncResult(
             district=settings.district,
             since=first,
@@ -595,6 +589,26 @@ def _open_days(complaints: pd.DataFrame | None, settings: Settings) -> list[date
         complaints["state"], complaints["state_type"], settings.state_group_of()
     )
     return _days(complaints[~groups.isin(["finished", "irrelevant"])])
+
+
+def next_state(
+    state: SyncState,
+    complaints: pd.DataFrame,
+    first: date,
+    *,
+    district: str,
+    feed: str | None,
+    records_per_day: float | None,
+) -> SyncState:
+    """The ``_sync`` state after a run: the cursor only moves forward, the covered range
+    only grows back to ``first`` (the earliest day the run read)."""
+    return SyncState(
+        district=district,
+        feed=feed,
+        cursor=_newest(complaints, state.cursor),
+        covered_since=min(first, state.covered_since or first),
+        records_per_day=records_per_day,
+    )
 
 
 def _newest(complaints: pd.DataFrame, cursor: datetime | None) -> datetime | None:
