@@ -27,7 +27,7 @@ from bench.measure import Stopwatch
 from bench.pages import LocalPages, PageSet, ensure_pages
 from bench.scenarios import NOW
 from etl import transform
-from etl.pipeline import TABS_READ, build_tabs
+from etl.publish import TABS_READ, build_tabs
 from etl.settings import load_settings
 from etl.sinks import LocalSink
 from etl.sinks.base import Sink

@@ -28,7 +28,8 @@ from etl import transform
 from etl.fakes.synthetic import SyntheticBangkok
 from etl.fakes.traffy import FakeTraffy, envelope
 from etl.models import BANGKOK
-from etl.pipeline import build_tabs, run_sync
+from etl.pipeline import run_sync
+from etl.publish import build_tabs
 from etl.settings import load_settings
 from etl.sinks import LocalSink
 from etl.traffy.extract import extract, windows
@@ -125,7 +126,7 @@ def lower_bound(count: int) -> dict[str, Any]:
 
 def city(count: int) -> dict[str, Any]:
     """``etl sync --district all`` of the pages of scenario 1, one folder per district."""
-    from etl.city import run_city_sync
+    from etl.pipeline import run_city_sync
 
     pages = PageSet(count=count)
     folder = ensure_pages(pages)
@@ -178,9 +179,9 @@ class VirtualClock:
 def city_sheets(count: int, changes: int) -> dict[str, Any]:
     """Fifty spreadsheets, one per district, written by one process: a first load and
     the next day's sync. The servers run in this process: only requests are measured."""
-    from etl.city import run_city_sync
     from etl.districts import bangkok as districts
     from etl.fakes.sheets import FakeSheetsServer
+    from etl.pipeline import run_city_sync
     from etl.sinks.sheets import SheetsSink
     from etl.sinks.sheets_quota import RequestLimiter
 

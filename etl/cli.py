@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from etl import city, logs, looker, pipeline, schemas
+from etl import city, logs, looker, outputs, pipeline, publish, schemas
 from etl import report as html_report
 from etl.errors import ConfigError, EtlError, ExitCode
 from etl.logs import LogFormat, Verbosity
@@ -231,7 +231,7 @@ def sync(
         )
         if len(settings.served_districts) > 1:
             served = ui.run_city(
-                lambda progress: city.run_city_sync(
+                lambda progress: pipeline.run_city_sync(
                     settings, local_rest=out is not None, dry_run=dry_run,
                     full_refresh=full_refresh, verify=verify,
                     allow_removals=allow_removals, progress=progress,
@@ -295,7 +295,7 @@ def backfill(
         )
         if len(settings.served_districts) > 1:
             served = ui.run_city(
-                lambda progress: city.run_city_backfill(
+                lambda progress: pipeline.run_city_backfill(
                     settings, first_month=from_, last_month=to, local_rest=out is not None,
                     dry_run=dry_run, allow_removals=allow_removals, progress=progress,
                 )
@@ -330,36 +330,32 @@ def init(
     number formats, warning-only protection of pipeline-owned tabs. Safe to re-run;
     it never deletes or re-creates a tab."""
     from etl.errors import ConfigError
-    from etl.sinks.sheets import SheetsSink
 
     ui = _Ui.start(quiet, verbose, log_format)
     with ui.one_line_errors():
         settings = _settings(
             config, spreadsheet_id=spreadsheet_id, bigquery_dataset=bigquery_dataset
         )
-        if settings.bigquery_dataset:  # the dataset and its tables (docs/bigquery.md)
-            from etl.sinks.bigquery import BigQuerySink
-
-            changes = BigQuerySink.from_settings(settings).init()
-            ui.result(
-                "\n".join(changes) or "The dataset is ready; nothing to change.",
-                {"bigquery_dataset": settings.bigquery_dataset, "changes": changes},
-            )
-            return
-        books = city.spreadsheets_to_init(settings)
-        if not books:
+        prepared = outputs.outputs_to_init(settings)
+        if not prepared:
             raise ConfigError(
                 "etl init needs a spreadsheet: --spreadsheet-id or ETL_SPREADSHEET_ID "
-                "(or [spreadsheets] / ETL_SPREADSHEETS for a city-wide run)."
+                "(or [spreadsheets] / ETL_SPREADSHEETS for a city-wide run), or a BigQuery "
+                "dataset: --bigquery-dataset."
             )
         changes = []
-        for label, sid in books.items():
-            one = settings.model_copy(update={"spreadsheet_id": sid})
-            done = SheetsSink.from_settings(one).init()
-            changes += [f"{label}: {change}" for change in done] if len(books) > 1 else done
+        for label, output in prepared.items():
+            done = output.init()
+            changes += [f"{label}: {change}" for change in done] if len(prepared) > 1 else done
+    if settings.bigquery_dataset:  # the dataset and its tables (docs/bigquery.md)
+        ui.result(
+            "\n".join(changes) or "The dataset is ready; nothing to change.",
+            {"bigquery_dataset": settings.bigquery_dataset, "changes": changes},
+        )
+        return
     data: dict[str, object] = {"spreadsheet_id": settings.spreadsheet_id, "changes": changes}
     if settings.spreadsheets:
-        data["spreadsheets"] = books
+        data["spreadsheets"] = dict(settings.spreadsheets)
     ui.result(
         "\n".join(changes) if changes else "The spreadsheet is ready; nothing to change.", data
     )
@@ -528,9 +524,9 @@ def report_command(
             bigquery_dataset=bigquery_dataset,
         )
         if len(settings.served_districts) > 1:  # a city-wide run's: one page per district
-            pages = city.report_outputs(settings, html)
+            pages = outputs.report_outputs(settings, html)
         else:
-            sink = city.district_output(settings) if district else pipeline.make_sink(settings)
+            sink = outputs.district_output(settings) if district else outputs.make_sink(settings)
             pages = [(sink, html)]
         infos = [
             html_report.write_report(
@@ -601,7 +597,7 @@ def looker_url(
     ui.result(url, {"url": url, "spreadsheet_id": settings.spreadsheet_id, "gids": ids})
 
 
-def summary_lines(result: pipeline.SyncResult) -> list[str]:
+def summary_lines(result: publish.SyncResult) -> list[str]:
     """The run summary a person reads on stdout: counts, cost, time, destination."""
     e = result.extract
     complaints = result.load.tabs.get("complaints")
@@ -660,7 +656,7 @@ def _completeness_line(e: ExtractInfo) -> str:
     return line
 
 
-def _plan_lines(result: pipeline.SyncResult) -> list[str]:
+def _plan_lines(result: publish.SyncResult) -> list[str]:
     """How the run chose what to fetch, and the schema drift it saw."""
     e, plan = result.extract, result.plan
     lines = []
@@ -703,7 +699,7 @@ class _Ui:
         logs.setup(verbosity, log_format, sys.stderr, console)
         return cls(verbosity, log_format, console)
 
-    def run(self, work: Callable[[pipeline.Progress], pipeline.SyncResult]) -> pipeline.SyncResult:
+    def run(self, work: Callable[[publish.Progress], publish.SyncResult]) -> publish.SyncResult:
         """Run ``work`` (a sync or backfill) with the progress display or progress log lines."""
         progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
         with progress:
@@ -711,7 +707,7 @@ class _Ui:
             progress.close(result.load.rows_written)
         return result
 
-    def run_city(self, work: Callable[[pipeline.Progress], city.CityResult]) -> city.CityResult:
+    def run_city(self, work: Callable[[publish.Progress], city.CityResult]) -> city.CityResult:
         """Run a city run (``etl.city``) with the progress display, a stage per district."""
         progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
         with progress:
@@ -747,7 +743,7 @@ class _Ui:
             )
             raise typer.Exit(ExitCode.PARTIAL)
 
-    def finish(self, result: pipeline.SyncResult, settings: Settings) -> None:
+    def finish(self, result: publish.SyncResult, settings: Settings) -> None:
         """Print the summary on stdout; exit 3 when too many records were invalid."""
         partial = result.rejected_share > settings.warn_invalid_share
         self.result("\n".join(summary_lines(result)), result.to_dict() | {"partial": partial})

@@ -1,33 +1,53 @@
-"""``run_sync``: extract -> validate -> transform -> load, with counts for each step.
+"""``run_sync`` and ``run_backfill``: extract -> validate -> transform -> load, for one
+district or for many from one extraction (``run_city_sync``, ``run_city_backfill``).
 
-Extraction and validation finish before anything is written: a run that
-fails there leaves every tab as it was. Syncs are incremental: the sink's
-``_sync`` tab holds the cursor, and the complaints already in the sink are
-merged with the fresh ones so the tabs always cover every month
-(see ``etl.traffy.incremental`` and ``docs/extraction.md``).
+Every run goes the same way, whatever it serves:
+
+1. read each served district's output and plan its windows: its own cursor,
+   open tickets and district binding (``etl.publish.read_stored``, ``plan_for``);
+2. page the windows once. Feed 1 and the monthly files hold all of Bangkok,
+   so they are read for every district at once; feed ``search`` filters one
+   district on the server, so it serves one district at a time;
+3. give each district the tickets of its own windows, merged with what its
+   output holds (see ``etl.traffy.incremental`` and ``docs/extraction.md``);
+4. publish each district's tabs (``etl.publish.publish``): the same tabs,
+   history, staff ``actions`` and ``_runs`` log for every output, and, when
+   the extraction saw the whole city, the comparison ``kpi_monthly_by_district``.
+
+Extraction and validation finish before anything is written: a run that fails
+there leaves every output as it was. A district refused after the extraction
+(its output, its invalid records, the publish guard) fails alone; a run
+serving one district raises its error.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
 import requests
 
-from etl import guard, history, kpi, looker, stored, transform
-from etl.errors import ConfigError, EtlError, ValidationFailed
-from etl.frames import gc_paused
+from etl import city, ranking, transform
+from etl.errors import ConfigError, EtlError
 from etl.models import BANGKOK, Reject
+from etl.outputs import district_sinks, make_sink
+from etl.publish import (
+    Progress,
+    Run,
+    SyncResult,
+    checked_and_merged,
+    publish,
+    read_stored,
+    record_failure,
+    run_logged,
+)
 from etl.settings import Settings
-from etl.sinks import LoadInfo, LocalSink, RunRecord, Sink
-from etl.tabs import ACTIONS, TABS
+from etl.sinks import LoadInfo, Sink
 from etl.traffy import ExtractInfo, Extraction, TraffyClient, extract, monthly_csv
 from etl.traffy.client import RetryPolicy
 from etl.traffy.extract import FEEDS
@@ -37,76 +57,12 @@ from etl.traffy.incremental import (
     days_of,
     district_rate,
     feed1_rate,
-    merge,
     observed_rate,
     plan_sync,
 )
-from etl.verify import Verification, compare
+from etl.verify import compare
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SyncResult:
-    """What one sync did: the run summary's numbers."""
-
-    district: str
-    since: date
-    until: date
-    output: str
-    extract: ExtractInfo
-    load: LoadInfo
-    unknown_states: dict[str, int] = field(default_factory=dict)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    run_id: str = ""
-    preview: str | None = None
-    """With ``dry_run``: what the load would have changed; nothing was written."""
-    plan: SyncPlan | None = None
-    """What was fetched: ``full``, ``range``, ``incremental`` or ``backfill`` windows."""
-    feed: str = "v1"
-    complaints_total: int = 0
-    """Tickets in the tabs after the merge with earlier runs."""
-    removed: list[guard.MonthLoss] = field(default_factory=list)
-    """Months that lost tickets the output held, each within the guard's limit
-    (or past it, with ``--allow-removals``)."""
-    verification: Verification | None = None
-    """With ``--verify``: what the full re-read found wrong in the output, and repaired."""
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.stage_seconds.values())
-
-    @property
-    def api_calls(self) -> int:
-        """Requests to Traffy plus calls to the sink's API (quota is counted in these)."""
-        return self.extract.requests + self.load.api_calls
-
-    @property
-    def rejected_share(self) -> float:
-        """Share of the district's records that were invalid (quarantined in ``rejects``)."""
-        seen = self.extract.valid + self.extract.rejected
-        return self.extract.rejected / seen if seen else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as plain JSON-ready data, for ``--log-format json``."""
-        data = asdict(self)
-        data.update(
-            since=self.since.isoformat(),
-            until=self.until.isoformat(),
-            seconds=round(self.seconds, 3),
-            api_calls=self.api_calls,
-            rejected_share=round(self.rejected_share, 6),
-            rows_written=self.load.rows_written,
-        )
-        return data
-
-
-class Progress(Protocol):
-    """Who watches a run: told when a stage starts and when a Traffy page arrives."""
-
-    def stage(self, name: str) -> None: ...
-
-    def page(self, records: int) -> None: ...
 
 
 def default_window(settings: Settings, today: date) -> tuple[date, date]:
@@ -128,20 +84,6 @@ def default_window(settings: Settings, today: date) -> tuple[date, date]:
     return date(year, month + 1, 1), until
 
 
-def make_sink(settings: Settings) -> Sink:
-    """The sink the settings ask for: the BigQuery dataset or the spreadsheet when one is
-    configured, else local files."""
-    if settings.bigquery_dataset:
-        from etl.sinks.bigquery import BigQuerySink  # google-cloud-bigquery: an extra
-
-        return BigQuerySink.from_settings(settings)
-    if settings.spreadsheet_id:
-        from etl.sinks.sheets import SheetsSink  # gspread is only loaded when used
-
-        return SheetsSink.from_settings(settings)
-    return LocalSink(settings.out, names=settings.tabs)
-
-
 def make_client(settings: Settings, session: requests.Session | None = None) -> TraffyClient:
     return TraffyClient(
         settings.traffy_url,
@@ -154,94 +96,6 @@ def make_client(settings: Settings, session: requests.Session | None = None) -> 
             budget=settings.retry_budget,
         ),
     )
-
-
-def build_tabs(
-    canonical: pd.DataFrame,
-    settings: Settings,
-    rejects_tab: pd.DataFrame,
-    as_of: datetime,
-    *,
-    previous: Mapping[str, pd.DataFrame] | None = None,
-    fixes: pd.DataFrame | None = None,
-    window: tuple[date, date] | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Every tab from the canonical complaints frame: the pure middle of the pipeline.
-
-    ``previous`` holds the history tabs as the sink has them (``HISTORY_TABS``);
-    ``fixes`` the staff's (ticket_id, fixed_on) frame, None when there is none.
-    The garbage collector is paused (see ``gc_paused``): no cycles are made here.
-    """
-    with gc_paused():
-        complaints = transform.complaints_tab(canonical, settings.state_group_of())
-        tabs = {
-            "complaints": complaints,
-            "complaint_types": transform.complaint_types_tab(canonical),
-            "complaint_orgs": transform.complaint_orgs_tab(canonical),
-            "kpi_monthly": kpi.kpi_monthly(complaints, as_of, fixes),
-            "rejects": rejects_tab,
-        }
-        tabs.update(_report_tabs(tabs, settings, as_of, previous or {}, fixes, window))
-        tabs["kpi_monthly"] = history.with_past_months(tabs["kpi_monthly"], tabs["kpi_snapshots"])
-    return tabs
-
-
-HISTORY_TABS = ("status_history", "kpi_snapshots")
-"""Tabs each sync appends to: read back from the sink before writing."""
-
-BREAKDOWN_TABS = ("kpi_monthly_by_org", "kpi_monthly_by_type", "kpi_monthly_by_subdistrict")
-"""Stamped like ``kpi_monthly`` (and ``open_tickets``): an unchanged row keeps its ``as_of``.
-Only ``meta`` changes on every sync: its ``last_sync`` is the data's freshness."""
-
-
-def _report_tabs(
-    tabs: Mapping[str, pd.DataFrame],
-    settings: Settings,
-    as_of: datetime,
-    previous: Mapping[str, pd.DataFrame],
-    fixes: pd.DataFrame | None,
-    window: tuple[date, date] | None,
-) -> dict[str, pd.DataFrame]:
-    """The executives' breakdowns, ageing view, history and the Looker Studio contract."""
-    complaints = tabs["complaints"]
-    since, until = window or (None, None)
-    return {
-        "kpi_monthly_by_org": kpi.kpi_monthly_by_org(
-            complaints, tabs["complaint_orgs"], as_of, fixes
-        ),
-        "kpi_monthly_by_type": kpi.kpi_monthly_by_type(
-            complaints, tabs["complaint_types"], as_of, fixes
-        ),
-        "kpi_monthly_by_subdistrict": kpi.kpi_monthly_by_subdistrict(complaints, as_of, fixes),
-        "open_tickets": kpi.open_tickets(complaints, as_of),
-        "status_history": history.status_history(previous.get("status_history"), complaints, as_of),
-        "kpi_snapshots": history.kpi_snapshots(previous.get("kpi_snapshots"), tabs["kpi_monthly"]),
-        "meta": looker.meta_tab(
-            last_sync=as_of,
-            district=settings.district,
-            tickets=len(complaints),
-            rejected=len(tabs["rejects"]),
-            since=since,
-            until=until,
-        ),
-        "dictionary": looker.dictionary_tab(),
-    }
-
-
-def staff_fixes(previous: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
-    """The staff's (ticket_id, fixed_on) from the ``actions`` tab; None where there is none.
-
-    Only the Google Sheets sink keeps ``actions``; the local sink has no staff tab.
-    """
-    actions = previous.get(ACTIONS.name)
-    return None if actions is None else actions[["ticket_id", "fixed_on"]]
-
-
-TABS_READ = (
-    *stored.TABS_READ, *HISTORY_TABS, *BREAKDOWN_TABS, "open_tickets", "meta", ACTIONS.name,
-    "kpi_monthly_by_district",
-)  # fmt: skip
-"""Everything a run reads back from the sink before writing (one read in Sheets)."""
 
 
 def run_sync(
@@ -269,66 +123,284 @@ def run_sync(
     month loses more than ``max_removed_share`` of the tickets the output holds
     (unless ``allow_removals``), and history tabs keep every row.
     """
-    # Whole seconds: stamps must survive a round trip through any sink unchanged.
-    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
-    since, until = default_window(settings, now.date())
-    target = sink or make_sink(settings)
-    mode = "verify" if verify else "sync"
-
-    def work(run: _Run) -> SyncResult:
-        stages: dict[str, float] = {}
-        started = time.perf_counter()
-        previous, state, kept = _read_stored(target, settings, progress)
-        plan = plan_for(
-            settings, state, kept, (since, until), full_refresh=full_refresh, verify=verify
+    return _alone(
+        run_city_sync(
+            settings, sinks=_one_sink(settings, sink), session=session, now=now,
+            dry_run=dry_run, full_refresh=full_refresh, verify=verify,
+            allow_removals=allow_removals, progress=progress,
         )
-        stages["read"] = time.perf_counter() - started
+    )  # fmt: skip
 
-        if progress:
-            progress.stage("extract")
-        started = time.perf_counter()
-        run.extraction = extract(
-            make_client(settings, session),
-            district=settings.district,
-            spans=plan.spans,
-            feed=FEEDS[settings.feed],
+
+def run_backfill(
+    settings: Settings,
+    *,
+    first_month: str,
+    last_month: str,
+    sink: Sink | None = None,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    allow_removals: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Load whole months from the monthly CSV files, merged with what the sink holds.
+
+    The months' files are authoritative for tickets created in those months;
+    the sync cursor only moves forward, so a later ``etl sync`` continues
+    incrementally. The publish guard applies as for ``run_sync``.
+    """
+    return _alone(
+        run_city_backfill(
+            settings, first_month=first_month, last_month=last_month,
+            sinks=_one_sink(settings, sink), session=session, now=now, dry_run=dry_run,
+            allow_removals=allow_removals, progress=progress,
+        )
+    )  # fmt: skip
+
+
+def _one_sink(settings: Settings, sink: Sink | None) -> dict[str, Sink]:
+    if len(settings.served_districts) != 1:
+        raise ConfigError(
+            f"district {settings.district!r} serves several districts: "
+            "use run_city_sync (etl sync --district takes them all at once)."
+        )
+    return {settings.district: sink or make_sink(settings)}
+
+
+def _alone(result: city.CityResult) -> SyncResult:
+    """The result of a run serving one district, or its error."""
+    (outcome,) = result.districts
+    if outcome.exception is not None:
+        raise outcome.exception
+    assert outcome.result is not None
+    return outcome.result
+
+
+def run_city_sync(
+    settings: Settings,
+    *,
+    sinks: Mapping[str, Sink] | None = None,
+    local_rest: bool = False,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    full_refresh: bool = False,
+    verify: bool = False,
+    allow_removals: bool = False,
+    progress: Progress | None = None,
+    client: TraffyClient | None = None,
+) -> city.CityResult:
+    """Sync every served district (``settings.served_districts``) from one extraction.
+
+    ``sinks``: the output of each district (default: ``outputs.district_sinks``);
+    ``client``: Traffy (default: ``make_client``; the bench gives local pages).
+    ``verify`` and ``allow_removals`` as for ``run_sync``, for every district.
+    Raises only when nothing could be published (the extraction failed);
+    a district's own failure is in its outcome (see ``CityResult.failed``).
+    """
+    feed = FEEDS[settings.feed]
+    whole_city = settings.feed == "v1"  # feed 1 has no district filter
+    if not whole_city and len(settings.served_districts) > 1:
+        raise ConfigError(
+            f"A run serving several districts reads feed v1 (all of Bangkok at once); "
+            f"feed {settings.feed} filters one district on the server: run one district "
+            "at a time with it."
+        )
+    started_run = time.perf_counter()
+    now = _second(now)
+    since, until = default_window(settings, now.date())
+    mode = "verify" if verify else "sync"
+    served = _served(settings, sinks, local_rest, progress)
+
+    for one in served:  # 1. each district's output and windows
+        try:
+            _plan(one, since, until, full_refresh, verify)
+        except EtlError as error:
+            one.fail(error, now, dry_run, mode=mode)
+    planned = [one for one in served if one.plan is not None]
+    if not planned:  # no output to write to: nothing to page for
+        return city.CityResult([one.outcome for one in served], ExtractInfo())
+    spans = city.covering_windows(
+        [one.plan for one in planned if one.plan],
+        [one.state for one in planned],
+        settings.page_size,
+        settings.window_days,
+    )
+
+    if progress:
+        progress.stage("extract")
+    started = time.perf_counter()
+    try:  # 2. one extraction for every district
+        extraction = extract(
+            client or make_client(settings, session),
+            district=None if whole_city else planned[0].name,
+            spans=spans,
+            feed=feed,
             page_size=settings.page_size,
             max_window_pages=settings.max_window_pages,
             concurrency=settings.concurrency,
             on_page=progress.page if progress else None,
         )
-        extraction = run.extraction
-        complaints = _checked_and_merged(extraction, started, stages, settings, previous, kept)
-        verification = compare(kept, extraction.frame, plan.spans) if verify else None
-        first = min((f for f, _ in plan.spans), default=since)
-        # The observed density prices later refresh windows; an incremental
-        # run's few windows say little about it, so only full scans update it.
-        density = state.records_per_day
-        if plan.mode != "incremental" and plan.spans:
-            density = round(extraction.info.records / days_of(plan.spans), 1)
-        new_state = next_state(
-            state, complaints, first, district=settings.district, feed=settings.feed,
-            records_per_day=density,
-        )  # fmt: skip
-        result = SyncResult(
-            district=settings.district,
-            since=first,
-            until=until,
-            output=target.description,
-            extract=extraction.info,
-            load=LoadInfo(),
-            plan=plan,
-            feed=settings.feed,
-            verification=verification,
-        )
-        if verification is not None:
-            run.message = verification.describe()
-        return _publish(
-            settings, target, complaints, kept, extraction.rejects, previous, new_state, now,
-            stages, result, dry_run, allow_removals, run, progress,
-        )  # fmt: skip
+    except EtlError as error:
+        for one in planned:
+            record_failure(one.sink, now, dry_run, error, mode=mode)
+        raise
+    return _publish_all(
+        extraction, served, planned, spans, (since, until), feed.in_district if whole_city
+        else None, started, now, dry_run, mode, allow_removals, started_run,
+    )  # fmt: skip
 
-    return _logged(target, now, dry_run, mode, work)
+
+def run_city_backfill(
+    settings: Settings,
+    *,
+    first_month: str,
+    last_month: str,
+    sinks: Mapping[str, Sink] | None = None,
+    local_rest: bool = False,
+    session: requests.Session | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    allow_removals: bool = False,
+    progress: Progress | None = None,
+) -> city.CityResult:
+    """``run_backfill`` for every served district: each monthly file is read once.
+
+    The files hold all of Bangkok; each district keeps its own tickets, merged
+    with its output as ``run_backfill`` merges them.
+    """
+    started_run = time.perf_counter()
+    now = _second(now)
+    try:
+        month_list = monthly_csv.months(first_month, last_month)
+    except ValueError as error:
+        raise ConfigError(f"Invalid months (use YYYY-MM): {error}") from None
+    served = _served(settings, sinks, local_rest, progress)
+    for one in served:
+        started = time.perf_counter()
+        try:
+            one.previous, one.state, one.kept = read_stored(one.sink, one.settings, one.progress)
+        except EtlError as error:
+            one.fail(error, now, dry_run, mode="backfill")
+            continue
+        one.plan = SyncPlan("backfill", [])
+        one.stages["read"] = time.perf_counter() - started
+    planned = [one for one in served if one.plan is not None]
+    if not planned:
+        return city.CityResult([one.outcome for one in served], ExtractInfo())
+
+    if progress:
+        progress.stage("extract")
+    started = time.perf_counter()
+    registration = {
+        "name": settings.backfill_name,
+        "org": settings.backfill_org,
+        "purpose": settings.backfill_purpose,
+        "email": settings.backfill_email,
+    }
+    try:
+        extraction = monthly_csv.extract_months(
+            make_client(settings, session),
+            month_list,
+            None,  # every file holds all of Bangkok: read it once for every district
+            registration,
+            concurrency=settings.concurrency,
+            on_page=progress.page if progress else None,
+        )
+    except EtlError as error:
+        for one in planned:
+            record_failure(one.sink, now, dry_run, error, mode="backfill")
+        raise
+    spans = list(extraction.windows)
+    for one in planned:
+        one.plan = SyncPlan("backfill", spans)
+    window = (spans[0][0], spans[-1][1])
+    return _publish_all(
+        extraction, served, planned, spans, window, monthly_csv.in_district, started, now,
+        dry_run, "backfill", allow_removals, started_run,
+    )  # fmt: skip
+
+
+def _second(now: datetime | None) -> datetime:
+    """The run's clock in Bangkok, to whole seconds: stamps must survive a round trip
+    through any sink unchanged."""
+    return (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
+
+
+@dataclass
+class _Served:
+    """One district of the run, from its read to its publish."""
+
+    name: str
+    settings: Settings
+    sink: Sink
+    progress: Progress | None
+    alone: bool
+    """The run serves this district only: its error is the run's (raised, not logged)."""
+    previous: dict[str, pd.DataFrame] = field(default_factory=dict)
+    state: SyncState = field(default_factory=SyncState)
+    kept: pd.DataFrame | None = None
+    plan: SyncPlan | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+    complaints: pd.DataFrame | None = None
+    extraction: Extraction | None = None
+    outcome: city.DistrictOutcome = field(default_factory=lambda: city.DistrictOutcome("", ""))
+
+    def fail(
+        self,
+        error: EtlError,
+        now: datetime,
+        dry_run: bool,
+        extraction: Extraction | None = None,
+        *,
+        mode: str,
+    ) -> None:
+        """The district publishes nothing this run; it is logged in its output when
+        possible."""
+        self.plan = None
+        self.complaints = None
+        self.refused(error)
+        record_failure(self.sink, now, dry_run, error, extraction, mode=mode)
+
+    def refused(self, error: EtlError) -> None:
+        self.outcome.exception = error
+        if not self.alone:  # alone, the error is the run's: said once, by the caller
+            log.error("%s: not published: %s", self.name, error)
+
+
+def _served(
+    settings: Settings,
+    sinks: Mapping[str, Sink] | None,
+    local_rest: bool,
+    progress: Progress | None,
+) -> list[_Served]:
+    outputs = dict(sinks) if sinks is not None else district_sinks(settings, local_rest=local_rest)
+    names = settings.served_districts
+    alone = len(names) == 1
+    return [
+        _Served(
+            name,
+            settings.model_copy(update={"district": name}),
+            outputs[name],
+            progress if alone else _Prefixed(progress, name),
+            alone,
+            outcome=city.DistrictOutcome(name, outputs[name].description),
+        )
+        for name in names
+    ]
+
+
+def _plan(one: _Served, since: date, until: date, full_refresh: bool, verify: bool) -> None:
+    """Read the district's output and plan its windows (the output reachable, writable
+    and bound to this district, or the district fails)."""
+    started = time.perf_counter()
+    one.previous, one.state, one.kept = read_stored(one.sink, one.settings, one.progress)
+    one.plan = plan_for(
+        one.settings, one.state, one.kept, (since, until), full_refresh=full_refresh,
+        verify=verify,
+    )  # fmt: skip
+    one.stages["read"] = time.perf_counter() - started
 
 
 def plan_for(
@@ -359,218 +431,155 @@ def plan_for(
     )
 
 
-def run_backfill(
-    settings: Settings,
-    *,
-    first_month: str,
-    last_month: str,
-    sink: Sink | None = None,
-    session: requests.Session | None = None,
-    now: datetime | None = None,
-    dry_run: bool = False,
-    allow_removals: bool = False,
-    progress: Progress | None = None,
-) -> SyncResult:
-    """Load whole months from the monthly CSV files, merged with what the sink holds.
-
-    The months' files are authoritative for tickets created in those months;
-    the sync cursor only moves forward, so a later ``etl sync`` continues
-    incrementally. The publish guard applies as for ``run_sync``.
-    """
-    now = (now or datetime.now(BANGKOK)).astimezone(BANGKOK).replace(microsecond=0)
-    try:
-        month_list = monthly_csv.months(first_month, last_month)
-    except ValueError as error:
-        raise ConfigError(f"Invalid months (use YYYY-MM): {error}") from None
-    target = sink or make_sink(settings)
-    registration = {
-        "name": settings.backfill_name,
-        "org": settings.backfill_org,
-        "purpose": settings.backfill_purpose,
-        "email": settings.backfill_email,
-    }
-
-    def work(run: _Run) -> SyncResult:
-        stages: dict[str, float] = {}
-        started = time.perf_counter()
-        previous, state, kept = _read_stored(target, settings, progress)
-        stages["read"] = time.perf_counter() - started
-
-        if progress:
-            progress.stage("extract")
-        started = time.perf_counter()
-        run.extraction = monthly_csv.extract_months(
-            make_client(settings, session),
-            month_list,
-            settings.district,
-            registration,
-            concurrency=settings.concurrency,
-            on_page=progress.page if progress else None,
+def _publish_all(
+    extraction: Extraction,
+    served: Sequence[_Served],
+    planned: Sequence[_Served],
+    spans: Sequence[tuple[date, date]],
+    window: tuple[date, date],
+    in_district: Callable[[Any, str], bool] | None,
+    started: float,
+    now: datetime,
+    dry_run: bool,
+    mode: str,
+    allow_removals: bool,
+    started_run: float,
+) -> city.CityResult:
+    """Steps 3 and 4: each district's tickets merged with its output's, the comparison
+    when the extraction saw the whole city (``in_district``: its rule for a raw
+    record; None when the server filtered one district), and each district's load."""
+    frame, rejects, info = extraction.frame, extraction.rejects, extraction.info
+    del extraction  # the city's frame is split below; keep one copy of it, not two
+    _split(frame, rejects, info, planned, spans, in_district, started, now, dry_run, mode)
+    merged = [one for one in planned if one.complaints is not None]
+    comparison = None
+    if in_district is not None:
+        settings = planned[0].settings
+        comparison = city.comparison(
+            frame,
+            {one.name: one.complaints for one in merged if one.complaints is not None},
+            settings.state_group_of(),
+            spans,
+            window[1],
+            now,
+            settings.rank_min_tickets,
         )
-        extraction = run.extraction
-        complaints = _checked_and_merged(extraction, started, stages, settings, previous, kept)
-        first, until = extraction.windows[0][0], extraction.windows[-1][1]
+    del frame
+    for one in merged:
+        _publish_district(
+            one, comparison, info, spans, window, now, dry_run, mode=mode,
+            allow_removals=allow_removals,
+        )  # fmt: skip
+    return city.CityResult(
+        [one.outcome for one in served], info, list(spans), time.perf_counter() - started_run
+    )
+
+
+def _split(
+    frame: pd.DataFrame,
+    rejects: Sequence[Reject],
+    info: ExtractInfo,
+    planned: Sequence[_Served],
+    spans: Sequence[tuple[date, date]],
+    in_district: Callable[[Any, str], bool] | None,
+    started: float,
+    now: datetime,
+    dry_run: bool,
+    mode: str,
+) -> None:
+    """Give each district its tickets and rejects of the extraction, merged with its
+    output's (``one.complaints``); a district refused here fails alone.
+
+    ``in_district`` None: the server filtered the one planned district, so all
+    of the extraction is its own."""
+    rows = city.district_rows(frame, [one.name for one in planned]) if in_district else {}
+    for one in planned:
+        assert one.plan is not None
+        if in_district is None:
+            mine, own_rejects, own_info = frame, list(rejects), info
+        else:
+            own = frame.take(rows[one.name])
+            mine = city.within(own, one.plan.spans, spans)
+            own_rejects = [r for r in rejects if in_district(r.raw, one.name)]
+            own_info = replace(
+                info,
+                valid=len(mine),
+                rejected=len(own_rejects),
+                other_districts=len(frame) - len(own) + len(rejects) - len(own_rejects),
+            )
+        one.extraction = Extraction(
+            mine.reset_index(drop=True), own_rejects, own_info, list(one.plan.spans)
+        )
+        try:
+            one.complaints = checked_and_merged(
+                one.extraction, started, one.stages, one.settings, one.previous, one.kept
+            )
+        except EtlError as error:
+            one.fail(error, now, dry_run, one.extraction, mode=mode)
+
+
+def _publish_district(
+    one: _Served,
+    comparison: city.Comparison | None,
+    info: ExtractInfo,
+    spans: Sequence[tuple[date, date]],
+    window: tuple[date, date],
+    now: datetime,
+    dry_run: bool,
+    *,
+    mode: str,
+    allow_removals: bool,
+) -> None:
+    """The district's tabs and load, with the comparison when there is one."""
+    assert one.plan is not None
+    assert one.complaints is not None
+    assert one.extraction is not None
+    plan, state, settings, extraction = one.plan, one.state, one.settings, one.extraction
+    complaints = one.complaints
+    since, until = window
+    extra = {}
+    if comparison is not None and not city.one_table_for_all(one.sink):
+        extra[ranking.TAB] = comparison.tab(one.previous.get(ranking.TAB))
+    backfill = mode == "backfill"
+
+    def work(run: Run) -> SyncResult:
+        run.extraction = extraction
+        first = min((f for f, _ in plan.spans), default=since)
+        # The observed density prices later refresh windows; an incremental
+        # run's few windows say little about it, so only full scans update it.
+        density = state.records_per_day
+        if plan.mode not in ("incremental", "backfill") and plan.spans:
+            density = round(info.records / days_of(spans), 1)
         new_state = next_state(
-            state, complaints, first, district=settings.district,
-            feed=state.feed or settings.feed, records_per_day=state.records_per_day,
+            state, complaints, first, district=one.name,
+            feed=(state.feed or settings.feed) if backfill else settings.feed,
+            records_per_day=density,
         )  # fmt: skip
         result = SyncResult(
-            district=settings.district,
+            district=one.name,
             since=first,
             until=until,
-            output=target.description,
+            output=one.sink.description,
             extract=extraction.info,
             load=LoadInfo(),
-            plan=SyncPlan("backfill", list(extraction.windows)),
-            feed="csv",
+            plan=plan,
+            feed="csv" if backfill else settings.feed,
         )
-        return _publish(
-            settings, target, complaints, kept, extraction.rejects, previous, new_state, now,
-            stages, result, dry_run, allow_removals, run, progress,
+        if mode == "verify":
+            result.verification = compare(one.kept, extraction.frame, plan.spans)
+            run.message = result.verification.describe()
+        return publish(
+            settings, one.sink, complaints, one.kept, extraction.rejects, one.previous,
+            new_state, now, dict(one.stages), result, dry_run, allow_removals, run,
+            one.progress, extra_tabs=extra,
         )  # fmt: skip
 
-    return _logged(target, now, dry_run, "backfill", work)
-
-
-@dataclass
-class _Run:
-    """What a run's log needs to know, filled in as the run goes."""
-
-    started_at: datetime
-    mode: str = "sync"
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    clock: float = field(default_factory=time.monotonic)
-    """The end is the start plus the time the run took: a run on a given clock (the
-    demo's 15 September 2566) ends on that clock too."""
-    extraction: Extraction | None = None
-    logged: bool = False
-    message: str | None = None
-    """What a successful run has to say in ``_runs`` (a verification's findings)."""
-
-    def record(self, outcome: str, message: str | None = None) -> RunRecord:
-        """The run's ``_runs`` row (the sink fills in what the load did)."""
-        info = self.extraction.info if self.extraction else ExtractInfo()
-        return RunRecord(
-            run_id=self.run_id,
-            started_at=self.started_at,
-            finished_at=self.started_at + timedelta(seconds=time.monotonic() - self.clock),
-            outcome=outcome,
-            mode=self.mode,
-            tickets_fetched=info.records,
-            rejects=info.rejected,
-            windows_read=info.windows,
-            windows_rescanned=info.rescans,
-            records_expected=info.expected,
-            records_read=info.read,
-            message=message if message is not None else self.message,
-        )
-
-
-def _logged(
-    sink: Sink, now: datetime, dry_run: bool, mode: str, work: Callable[[_Run], SyncResult]
-) -> SyncResult:
-    """Run ``work``; a failed run is logged in the sink too (a dry run changes nothing).
-
-    A successful run is logged by its own write (``_publish``), which costs
-    the Sheets sink no extra request.
-    """
-    run = _Run(started_at=now, mode=mode)
     try:
-        result = work(run)
+        one.outcome.result = run_logged(one.sink, now, dry_run, mode, work)
     except EtlError as error:
-        if not dry_run and not run.logged:
-            try:
-                sink.record_run(run.record(type(error).__name__, str(error)))
-            except EtlError as failure:  # never hide the run's own error
-                log.warning("Could not record the run in %s: %s", sink.description, failure)
-        raise
-    result.run_id = run.run_id
-    return result
-
-
-def _publish(
-    settings: Settings,
-    sink: Sink,
-    complaints: pd.DataFrame,
-    held: pd.DataFrame | None,
-    rejects: Sequence[Reject],
-    previous: dict[str, pd.DataFrame],
-    state: SyncState,
-    now: datetime,
-    stages: dict[str, float],
-    result: SyncResult,
-    dry_run: bool,
-    allow_removals: bool,
-    run: _Run,
-    progress: Progress | None = None,
-    extra_tabs: Mapping[str, pd.DataFrame] | None = None,
-) -> SyncResult:
-    """Transform the merged complaints (canonical frame) into every tab, check them
-    against what the output ``held`` (the publish guard), and write them in one load.
-    ``extra_tabs``: tabs built elsewhere, written with the rest (the city comparison
-    of ``etl.city``)."""
-    if progress:
-        progress.stage("transform")
-    started = time.perf_counter()
-    ids = set(complaints["ticket_id"].tolist())
-    rejects_tab = _merged_rejects(previous.get("rejects"), transform.rejects_tab(rejects, now), ids)
-    tabs = build_tabs(
-        complaints,
-        settings,
-        rejects_tab,
-        now,
-        previous=previous,
-        fixes=staff_fixes(previous),
-        window=(result.since, result.until),
-    )
-    for name in ("kpi_monthly", *BREAKDOWN_TABS, "open_tickets"):
-        tabs[name] = transform.carry_stamps(
-            tabs[name], previous.get(name), list(TABS[name].key), "as_of"
-        )
-    tabs["rejects"] = transform.carry_stamps(
-        tabs["rejects"], previous.get("rejects"), ["reject_id"], "rejected_at"
-    )
-    tabs.update(extra_tabs or {})
-    tabs[stored.SYNC_TAB] = state.to_frame()
-    result.removed = guard.check_removals(
-        held,
-        complaints,
-        max_share=1.0 if allow_removals else settings.max_removed_share,
-        allowed=settings.removed_tickets_allowed,
-    )
-    guard.check_history(previous, tabs)
-    stages["transform"] = time.perf_counter() - started
-
-    if progress:
-        progress.stage("load")
-    started = time.perf_counter()
-    if dry_run:
-        result.preview = sink.preview(tabs)
-    else:
-        # The write logs the run; if it fails, _logged logs the failure instead.
-        result.load = sink.write_tabs(tabs, run=run.record("ok"))
-        run.logged = True
-    stages["load"] = time.perf_counter() - started
-
-    complaints_tab = tabs["complaints"]
-    unknown = complaints_tab.loc[complaints_tab["state_group"] == "unknown", "state"]
-    result.unknown_states = dict(Counter(unknown.fillna("")))
-    result.stage_seconds = stages
-    result.complaints_total = len(complaints_tab)
-    return result
-
-
-def _merged_rejects(
-    previous: pd.DataFrame | None, current: pd.DataFrame, valid_ids: set[str]
-) -> pd.DataFrame:
-    """Earlier runs' rejects stay quarantined until their ticket comes back valid."""
-    if previous is None or previous.empty:
-        return current
-    still = previous[~previous["ticket_id"].isin(valid_ids)]
-    if current.empty:
-        return still.reset_index(drop=True)
-    merged = pd.concat([still, current], ignore_index=True)
-    return merged.drop_duplicates(subset=["reject_id"], keep="first").reset_index(drop=True)
+        one.refused(error)
+    finally:
+        one.complaints = None  # the district is done: its frames can go
 
 
 def _days(complaints: pd.DataFrame | None) -> list[date]:
@@ -622,74 +631,17 @@ def _newest(complaints: pd.DataFrame, cursor: datetime | None) -> datetime | Non
     return max(newest, cursor)
 
 
-def _read_stored(
-    sink: Sink, settings: Settings, progress: Progress | None
-) -> tuple[dict[str, pd.DataFrame], SyncState, pd.DataFrame | None]:
-    """What earlier runs left in the sink: its tabs, the sync state, the tickets.
+class _Prefixed:
+    """A district's stages, named after it on the shared progress display."""
 
-    Runs before the first Traffy request, so it is where a run fails fast: the
-    output must be reachable (reading a spreadsheet proves its sharing),
-    writable, and hold this run's district (``guard.check_district``).
-    """
-    if progress:
-        progress.stage("read")
-    sink.check_ready()
-    previous = sink.read_tabs(TABS_READ)
-    state = SyncState.from_frame(previous.get(stored.SYNC_TAB))
-    guard.check_district(_held_district(state, previous), settings.district, sink.description)
-    return previous, state, stored.complaints_from_tabs(previous)
+    def __init__(self, progress: Progress | None, district: str) -> None:
+        self.progress = progress
+        self.district = district
 
+    def stage(self, name: str) -> None:
+        if self.progress:
+            self.progress.stage(f"{self.district}: {name}")
 
-def _held_district(state: SyncState, previous: Mapping[str, pd.DataFrame]) -> str | None:
-    """The district an output holds: its ``_sync`` state says, else its ``meta`` tab."""
-    if state.district:
-        return state.district
-    meta = previous.get("meta")
-    if meta is not None and not meta.empty and isinstance(meta["district"].iloc[0], str):
-        return str(meta["district"].iloc[0]) or None
-    return None
-
-
-def _checked_and_merged(
-    extraction: Extraction,
-    started: float,
-    stages: dict[str, float],
-    settings: Settings,
-    previous: Mapping[str, pd.DataFrame],
-    kept: pd.DataFrame | None,
-) -> pd.DataFrame:
-    """After any extraction: time its stages, refuse a run with too many new invalid
-    records, and merge the fresh tickets with those the sink already holds."""
-    stages["extract"] = time.perf_counter() - started - extraction.info.validate_seconds
-    stages["validate"] = extraction.info.validate_seconds
-    _check_invalid_share(
-        extraction.info,
-        settings.max_invalid_share,
-        _new_rejects(extraction.rejects, previous.get("rejects")),
-    )
-    return merge(kept, extraction.frame, extraction.windows)
-
-
-def _new_rejects(rejects: Sequence[Reject], quarantined: pd.DataFrame | None) -> list[Reject]:
-    """Rejects not already in the sink's ``rejects`` tab.
-
-    An incremental run re-reads few records; a record that is invalid in every
-    scan was judged when it first appeared, and must not fail every later run.
-    """
-    if quarantined is None or quarantined.empty:
-        return list(rejects)
-    known = set(quarantined["reject_id"])
-    return [r for r in rejects if transform.reject_id(r.raw) not in known]
-
-
-def _check_invalid_share(info: ExtractInfo, limit: float, rejects: Sequence[Reject]) -> None:
-    """``rejects``: the run's new invalid records (see ``_new_rejects``)."""
-    seen = info.valid + len(rejects)
-    if seen and len(rejects) / seen > limit:
-        first = rejects[0].reason if rejects else ""
-        raise ValidationFailed(
-            f"{len(rejects)} of {seen} district records are invalid "
-            f"({len(rejects) / seen:.1%}, limit {limit:.0%}); nothing was written. "
-            f"First reason: {first}. If the feed changed, update the feed module; "
-            "to publish anyway raise max_invalid_share."
-        )
+    def page(self, records: int) -> None:
+        if self.progress:
+            self.progress.page(records)

@@ -13,7 +13,7 @@ import pytest
 from etl.canonical import COLUMNS, TIME_COLUMNS
 from etl.fakes.synthetic import SyntheticBangkok
 from etl.models import BANGKOK
-from etl.pipeline import build_tabs
+from etl.publish import build_tabs
 from etl.settings import load_settings
 from etl.sinks.local import _SEPARATOR, _SPECIAL, CHUNK_ROWS, _iso_cells, csv_chunks, to_csv_text
 from etl.tabs import TABS, TabSpec

@@ -10,7 +10,8 @@ import pandas as pd
 
 from etl.fakes.traffy import FakeTraffy
 from etl.models import BANGKOK
-from etl.pipeline import run_sync, staff_fixes
+from etl.pipeline import run_sync
+from etl.publish import staff_fixes
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
 

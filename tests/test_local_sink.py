@@ -15,7 +15,7 @@ import pytest
 
 from etl.canonical import complaints_frame
 from etl.models import BANGKOK
-from etl.pipeline import build_tabs
+from etl.publish import build_tabs
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
 from etl.sinks.base import TabWrite

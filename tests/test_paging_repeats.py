@@ -14,7 +14,8 @@ from typing import Any
 
 from etl.fakes.traffy import FakeTraffy, Fault, _in_window
 from etl.models import BANGKOK
-from etl.pipeline import SyncResult, run_sync
+from etl.pipeline import run_sync
+from etl.publish import SyncResult
 from etl.settings import load_settings
 from etl.sinks import MemorySink
 from tests.test_traffy_faults import assert_same_tabs

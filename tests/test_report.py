@@ -183,7 +183,8 @@ def test_every_block_says_its_period_and_the_notes_explain_the_numbers(out: Path
     tabs = read_report_tabs(LocalSink(out))
     page = render_html(tabs, in_progress_states=["กำลังดำเนินการ", "ศึกษาปัญหา"])
     covers = re.findall(r'<p class="covers">([^<]*)</p>', page)
-    assert len(covers) == 5  # month table, trend, sections, types, oldest tickets
+    # month table, trend, sections, types, oldest tickets, the district against the city
+    assert len(covers) == 6
     for text in covers[:4]:
         assert "เมษายน 2566 ถึง พฤษภาคม 2566 (2 เดือน)" in text
     assert "ณ 15 กันยายน 2566" in covers[4]

@@ -50,6 +50,13 @@ def test_search_feed_gives_the_same_complaints_with_server_side_filtering(
     assert {q.get("district", [""])[0] for q in traffy.requests[-2:]} == {"สวนหลวง"}
     assert v1_result.feed == "v1"
     assert search_result.feed == "search"
+    # Feed 1 read all of Bangkok: the district gets its place among the others. The
+    # search feed read one district: there is nothing to compare it with.
+    compared = v1.tabs["kpi_monthly_by_district"]
+    assert {"สวนหลวง", "กรุงเทพมหานคร"} < set(compared["district"])
+    mine = compared[compared["district"] == "สวนหลวง"].reset_index(drop=True)
+    assert mine[["total", "in_progress"]].equals(kpi[0][["total", "in_progress"]])
+    assert "kpi_monthly_by_district" not in search.tabs
 
 
 def test_feed2_utc_timestamp_and_string_coordinates_become_bangkok_and_numbers() -> None:

@@ -166,7 +166,7 @@ def test_incremental_sync_through_the_sheets_sink_reads_its_state_back(
     traffy: FakeTraffy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from etl.fakes.sheets import FakeSheetsServer
-    from etl.pipeline import make_sink
+    from etl.outputs import make_sink
 
     with FakeSheetsServer() as sheets:
         monkeypatch.setenv("ETL_SHEETS_API_URL", sheets.url)
