@@ -708,7 +708,8 @@ class _Ui:
         return result
 
     def run_city(self, work: Callable[[publish.Progress], city.CityResult]) -> city.CityResult:
-        """Run a city run (``etl.city``) with the progress display, a stage per district."""
+        """Run a city run (``etl.pipeline.run_city_sync``) with the progress display, a stage
+        per district."""
         progress = logs.TerminalProgress(self.console) if self.console else logs.Progress()
         with progress:
             result = work(progress)

@@ -263,7 +263,7 @@ def publish(
     """Transform the merged complaints (canonical frame) into every tab, check them
     against what the output ``held`` (the publish guard), and write them in one load.
     ``extra_tabs``: tabs built elsewhere, written with the rest (the city comparison
-    of ``etl.city``)."""
+    of ``etl.city``, when the extraction saw all of Bangkok)."""
     if progress:
         progress.stage("transform")
     started = time.perf_counter()

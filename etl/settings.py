@@ -40,7 +40,7 @@ STATE_GROUPS = (
 
 
 ALL_DISTRICTS = "all"
-"""``--district all``: every Bangkok district from one extraction (``etl.city``)."""
+"""``--district all``: every Bangkok district from one extraction (``etl.pipeline``)."""
 
 
 def default_config_path() -> Path:
