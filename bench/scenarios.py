@@ -273,7 +273,7 @@ def district_features(count: int, others: int, years: float) -> list[dict[str, A
     mine = list(
         SyntheticBangkok(11, first=first, years=years, districts=["สวนหลวง"]).features(count)
     )
-    rest = list(SyntheticBangkok(12, first=first, years=years).features(others))
+    rest = list(SyntheticBangkok(12, first=first, years=years, first_number=count).features(others))
     rest = [f for f in rest if f["properties"]["district"] != "สวนหลวง"]
     aging = random.Random(13)
     old = f"{NOW - timedelta(days=60):%Y-%m-%d}"

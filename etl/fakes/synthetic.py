@@ -320,7 +320,10 @@ class SyntheticBangkok:
     for a million (benchmarks), in ascending creation order.
 
     ``odd_share`` of the tickets are odd records (see ``ODD_KINDS``); about 29 % of all
-    ids are hotline ids anyway, as in the real feed.
+    ids are hotline ids anyway, as in the real feed. Ids and message ids follow from
+    each ticket's number: a second set mixed into the first must start its numbers
+    after it (``first_number``), or the same id would name two tickets, which Traffy
+    never does.
     """
 
     def __init__(
@@ -331,8 +334,10 @@ class SyntheticBangkok:
         years: float = 4.0,
         odd_share: float = 0.03,
         districts: Sequence[str] | None = None,
+        first_number: int = 0,
     ) -> None:
         self.seed = seed
+        self.first_number = first_number
         self.first = first
         self.days = max(1, int(years * 365.25))
         self.odd_share = odd_share
@@ -357,7 +362,8 @@ class SyntheticBangkok:
                 yield pending.pop(0)[1]
             created = start + timedelta(seconds=offset)
             odd = r.choice(ODD_KINDS) if r.random() < self.odd_share else None
-            feature = self._feature(r, index, created, districts[index], states[index], odd)
+            number = self.first_number + index
+            feature = self._feature(r, number, created, districts[index], states[index], odd)
             yield feature
             if odd == "duplicate":
                 again = _deep_copy_feature(feature)
@@ -371,7 +377,7 @@ class SyntheticBangkok:
     def _feature(
         self,
         r: random.Random,
-        index: int,
+        number: int,
         created: datetime,
         district: str,
         state: tuple[str, str, float],
@@ -393,9 +399,9 @@ class SyntheticBangkok:
         lat, lon = _district_point(district)
         subdistrict = f"{district}{'เหนือ' if r.random() < 0.5 else 'ใต้'}"
         ticket_id = (
-            _scrambled_id(index)
+            _scrambled_id(number)
             if r.random() < 0.29 or odd == "hotline_id"
-            else f"{created.year}-{_scrambled_id(index)}"
+            else f"{created.year}-{_scrambled_id(number)}"
         )
         text = (
             f"{r.choice(TEXT_OPENINGS)} {r.choice(TEXTS)} {r.choice(TEXT_PLACES)} "
@@ -407,7 +413,7 @@ class SyntheticBangkok:
             "org": orgs,
             "org_action": orgs[1:] if acted else [],
             "description": text,
-            "message_id": 1_000_000 + index,
+            "message_id": 1_000_000 + number,
             "ticket_id": ticket_id,
             "photo_url": f"https://storage.googleapis.com/traffy_public_bucket/attachment/{created:%Y-%m}/{r.getrandbits(64):016x}.jpg",
             "after_photo": (
