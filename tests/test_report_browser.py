@@ -202,7 +202,7 @@ REPORTS = ("demo", *CITY_SERVED)
 """The demo's report, and a city run's report of a ranked and of an unranked district."""
 
 
-@pytest.fixture(params=REPORTS)
+@pytest.fixture(params=REPORTS, ids=("demo", "city-suan-luang", "city-pom-prap"))
 def report(request: pytest.FixtureRequest) -> Report:
     if request.param == "demo":
         demo: Report = request.getfixturevalue("demo_site")
