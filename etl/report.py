@@ -163,7 +163,7 @@ def render_html(
             f"เรื่องที่ยังไม่เสร็จ{_as_of(period)}; อายุนับจากวันที่แจ้ง",
             _oldest_table(tabs["open_tickets"], oldest),
         ),
-        *_city_section(tabs.get("kpi_monthly_by_district"), district),
+        *_city_section(tabs.get("kpi_monthly_by_district"), district, period),
         _notes(period, in_progress_states),
     ]
     body = "\n".join(sections)
@@ -206,7 +206,7 @@ table {{ border-collapse: collapse; width: 100%; font-size: 0.95rem; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.5rem; vertical-align: top; }}
 th {{ background: #f0f4f8; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
-.months td:first-child {{ white-space: nowrap; }}
+.months td:first-child, .city td:first-child {{ white-space: nowrap; }}
 .nb, .cards td:first-child, .cards td:last-child {{ white-space: nowrap; }}
 .chart {{ width: 100%; }}
 .notes {{ margin-top: 2rem; font-size: 0.85rem; color: #444; border-top: 1px solid #ccc; }}
@@ -222,6 +222,20 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowr
     padding: 0.3rem 0.6rem; }}
   table.cards td {{ border: 0; padding: 0.1rem 0; text-align: left; }}
   table.cards td::before {{ content: attr(data-label) ": "; color: #555; }}
+  /* The comparison: one grid for the whole table (its rows and groups dissolve into it),
+     so the columns line up from month to month. A month is a card of lines: its name,
+     its shares and rank under their headers, then each neighbour labelled as its header
+     is (the month and neighbour headers are not repeated above the columns). */
+  table.city {{ display: grid; grid-template-columns: minmax(0, 1fr) auto minmax(0, 1fr);
+    font-size: 0.85rem; }}
+  table.city thead, table.city tbody, table.city tr {{ display: contents; }}
+  table.city th, table.city td {{ border: 0; padding: 0 0.3rem; }}
+  table.city th {{ font-weight: 600; padding: 0.3rem; border-bottom: 1px solid #ccc; }}
+  table.city th:first-child, table.city th:nth-child(n+5) {{ display: none; }}
+  table.city td:first-child {{ grid-column: 1 / -1; font-weight: 600; padding-top: 0.4rem; }}
+  table.city td:nth-child(n+5) {{ grid-column: 1 / -1; color: #333; }}
+  table.city td:nth-child(n+5)::before {{ content: attr(data-label) ": "; color: #555; }}
+  table.city td:last-child {{ border-bottom: 1px solid #ccc; padding-bottom: 0.4rem; }}
 }}
 @page {{
   size: A4;
@@ -332,15 +346,20 @@ def _month_table(kpi: pd.DataFrame, period: Period) -> str:
     return f'<div class="scroll">{table}</div>'
 
 
-def _city_section(by_district: pd.DataFrame | None, district: str) -> list[str]:
+def _city_section(by_district: pd.DataFrame | None, district: str, period: Period) -> list[str]:
     """The district against the city and its neighbours in the ranking, by month (tab
-    ``kpi_monthly_by_district``, written by every sync that saw the whole city)."""
+    ``kpi_monthly_by_district``, written by every sync that saw the whole city).
+
+    A month is one table row on a wide screen and on paper; on a phone it is a few lines
+    (``table.city`` in the CSS): its name, its numbers under their headers, and each
+    neighbour on a line of its own, so the longest district names fit 360 px.
+    """
     if by_district is None or by_district.empty or not district:
         return []
     headers = ("เดือน", f"ร้อยละ เขต{district}", "อันดับ", f"ร้อยละ {CITY}",
                "อันดับก่อนหน้า", "อันดับถัดไป")  # fmt: skip
     rows = []
-    for _, group in by_district.sort_values("month").groupby("month", sort=True):
+    for month, group in by_district.sort_values("month").groupby("month", sort=True):
         mine = group[group["district"] == district]
         city = group[group["district"] == CITY]
         if mine.empty:
@@ -354,7 +373,7 @@ def _city_section(by_district: pd.DataFrame | None, district: str) -> list[str]:
         below = ranked[ranked["in_progress_rank"] > rank].head(1) if pd.notna(rank) else ranked[:0]
         rows.append(
             [
-                _e(row["month_th"]),
+                _e(_short_month(pd.Timestamp(str(month)), period)),
                 f"{row['in_progress_pct']:.2f}",
                 _e(f"{int(rank)} จาก {int(row['districts_ranked'])}" if pd.notna(rank) else "-"),
                 f"{city.iloc[0]['in_progress_pct']:.2f}" if len(city) else "",
@@ -364,18 +383,28 @@ def _city_section(by_district: pd.DataFrame | None, district: str) -> list[str]:
         )
     if not rows:
         return []
+    shown = by_district[by_district["district"] == district]
     return [
         _block(
-            "เทียบกับกรุงเทพมหานครและเขตใกล้เคียงในอันดับ",
-            f"อันดับ 1 คือเขตที่มีร้อยละเรื่องกำลังดำเนินการน้อยที่สุดในเดือนนั้น; {CITY} คือ 50 เขตรวมกัน",
-            _table(headers, rows, numeric=[1, 2, 3], css="months"),
+            "เทียบกับกรุงเทพมหานคร และเขตใกล้เคียงในอันดับ",
+            f"เรื่องที่แจ้งแต่ละเดือน {period.span(shown)}; อันดับ 1 คือเขตที่มีร้อยละเรื่อง"
+            f"กำลังดำเนินการน้อยที่สุดในเดือนนั้น; {CITY} คือ 50 เขตรวมกัน; "
+            "- คือไม่จัดอันดับ (เขตที่มีเรื่องในเดือนนั้นน้อยเกินไป) หรือไม่มีเขตก่อนหน้าหรือถัดไป",
+            _table(headers, rows, numeric=[1, 2, 3], css="city"),
         )
     ]
 
 
+def _short_month(month: pd.Timestamp, period: Period) -> str:
+    """``เม.ย. 2566``; the month the data stops in before its end is ``1-15 ก.ย. 2566``."""
+    short = f"{THAI_MONTHS_SHORT[month.month - 1]} {month.year + BUDDHIST_ERA_OFFSET}"
+    return period.label(month, short)
+
+
 def _neighbour(rows: pd.DataFrame) -> str:
+    """``ประเวศ 10.26 (อันดับ 11)``, or ``-`` when there is none on that side."""
     if rows.empty:
-        return ""
+        return "-"
     row = rows.iloc[0]
     return f"{row['district']} {row['in_progress_pct']:.2f} (อันดับ {int(row['in_progress_rank'])})"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from etl.cli import app
 from etl.fakes.sheets import FakeSheetsServer
+from etl.fakes.synthetic import SEED_REPORT_TIME, SyntheticBangkok
 from etl.fakes.traffy import FakeTraffy
 from etl.kpi import kpi_monthly
 from etl.models import BANGKOK
@@ -22,7 +24,7 @@ from etl.pipeline import run_sync
 from etl.report import month_labels, read_report_tabs, render_html, thai_datetime
 from etl.settings import load_settings
 from etl.sinks import LocalSink, MemorySink
-from etl.tabs import TABS
+from etl.tabs import CITY, TABS
 from tests.conftest import april_2566, edge_cases
 from tests.test_kpi import seed_months
 
@@ -42,6 +44,71 @@ def synced(features: list[dict[str, Any]], out: Path) -> Path:
         )
         run_sync(settings, sink=LocalSink(out), now=SYNCED_AT)
     return out
+
+
+CITY_SERVED = ("สวนหลวง", "ป้อมปราบศัตรูพ่าย")
+"""The districts of the city run: สวนหลวง is ranked every month; ป้อมปราบศัตรูพ่าย,
+the longest name of the 50, has too few tickets to be ranked in any."""
+
+
+def city_synced(out: Path) -> Path:
+    """A city-wide run's outputs (``out/<district>/``) on 15 September 2566, 15:00: all of
+    Bangkok from April, about 12,000 tickets, so most of the 50 districts are ranked
+    each month and every served district gets ``kpi_monthly_by_district``."""
+    from etl.city import run_city_sync
+
+    tickets = list(SyntheticBangkok(5, first=date(2023, 4, 1), years=0.46).features(12_000))
+    with FakeTraffy(tickets) as server:
+        settings = load_settings(
+            district=",".join(CITY_SERVED),
+            traffy_url=server.url,
+            since=date(2023, 4, 1),
+            until=date(2023, 9, 15),
+            out=out,
+            page_size=1000,
+        )
+        assert run_city_sync(settings, now=SEED_REPORT_TIME).failed == []
+    return out
+
+
+class _Cells(HTMLParser):
+    """The text of each row's cells of the tables with a class, header row first."""
+
+    def __init__(self, css: str) -> None:
+        super().__init__()
+        self.css, self.depth, self.rows = css, 0, list[list[str]]()
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "table" and (self.depth or self.css in classes):
+            self.depth += 1
+        elif self.depth and tag == "tr":
+            self.rows.append([])
+        elif self.depth and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self.depth:
+            self.depth -= 1
+        elif self.cell is not None and tag in ("td", "th"):
+            self.rows[-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def table_rows(page: str, css: str) -> list[list[str]]:
+    parser = _Cells(css)
+    parser.feed(page)
+    return parser.rows
+
+
+@pytest.fixture(scope="module")
+def city_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return city_synced(tmp_path_factory.mktemp("city") / "out")
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +289,62 @@ def test_percent_ticks_are_round() -> None:
     }
     assert _percent_axis(pd.Series([0.4, 0.8])) == {"range": [0, 1.0], "dtick": 0.5, "tick0": 0}
     assert _percent_axis(pd.Series([55.0]))["dtick"] == 20
+
+
+SHORT_MONTHS = ["เม.ย. 2566", "พ.ค. 2566", "มิ.ย. 2566", "ก.ค. 2566", "ส.ค. 2566", "1-15 ก.ย. 2566"]
+
+
+def test_city_section_shows_the_rank_the_city_and_the_neighbours_each_month(
+    city_out: Path,
+) -> None:
+    tabs = read_report_tabs(LocalSink(city_out / "สวนหลวง"))
+    page = render_html(tabs)
+    tab = tabs["kpi_monthly_by_district"]
+    header, *rows = table_rows(page, "city")
+    assert header == ["เดือน", "ร้อยละ เขตสวนหลวง", "อันดับ", f"ร้อยละ {CITY}",
+                      "อันดับก่อนหน้า", "อันดับถัดไป"]  # fmt: skip
+    assert [row[0] for row in rows] == SHORT_MONTHS  # the partial month is marked here too
+    # May 2566 as the run counted it: 2nd smallest share of the 38 ranked districts.
+    assert rows[1][1:4] == ["2.04", "2 จาก 38", "8.81"]
+    for (month, group), row in zip(tab.groupby("month"), rows, strict=True):
+        by_name = group.set_index("district")
+        mine, city = by_name.loc["สวนหลวง"], by_name.loc[CITY]
+        rank, ranked = int(mine["in_progress_rank"]), int(mine["districts_ranked"])
+        assert ranked > 15, month  # many districts: most of the 50 are ranked
+        shares = (f"{mine['in_progress_pct']:.2f}", f"{city['in_progress_pct']:.2f}")
+        assert row[1:4] == [shares[0], f"{rank} จาก {ranked}", shares[1]]
+        # The neighbours: the nearest ranks above and below, each with its share and rank.
+        others = group.dropna(subset=["in_progress_rank"])
+        for cell, nearest in (
+            (row[4], others[others["in_progress_rank"] < rank]["in_progress_rank"].max()),
+            (row[5], others[others["in_progress_rank"] > rank]["in_progress_rank"].min()),
+        ):
+            if pd.isna(nearest):
+                assert cell == "-"  # first or last: no neighbour on that side
+                continue
+            names = others[others["in_progress_rank"] == nearest]
+            assert any(
+                cell == f"{n.district} {n.in_progress_pct:.2f} (อันดับ {int(nearest)})"
+                for n in names.itertuples()
+            ), (month, cell)
+    covers = re.findall(r'<p class="covers">([^<]*)</p>', page)
+    assert len(covers) == 6  # the five blocks, then the comparison
+    assert "เมษายน 2566 ถึง 1-15 กันยายน 2566 (6 เดือน)" in covers[5]
+    assert f"{CITY} คือ 50 เขตรวมกัน" in covers[5]
+
+
+def test_city_section_of_a_district_too_small_to_rank(city_out: Path) -> None:
+    tabs = read_report_tabs(LocalSink(city_out / "ป้อมปราบศัตรูพ่าย"))
+    page = render_html(tabs)
+    _, *rows = table_rows(page, "city")
+    city = tabs["kpi_monthly_by_district"].query("district == @CITY")
+    assert [row[0] for row in rows] == SHORT_MONTHS
+    for row, share in zip(rows, city["in_progress_pct"], strict=True):
+        assert row[2:] == ["-", f"{share:.2f}", "-", "-"]  # its share, no rank, the city
+    assert "- คือไม่จัดอันดับ" in page  # the covers line says why
+
+
+def test_the_report_of_a_single_district_run_has_no_city_section(out: Path) -> None:
+    page = render_html(read_report_tabs(LocalSink(out)))
+    assert table_rows(page, "city") == []
+    assert "เทียบกับกรุงเทพมหานคร" not in page
