@@ -234,13 +234,16 @@ def run_city_sync(
     try:  # 2. one extraction for every district
         extraction = extract(
             client or make_client(settings, session),
-            district=None if whole_city else planned[0].name,
+            # Several districts are kept whole; one is, and the others only as far
+            # as the comparison reads them (extract's ``others``).
+            district=None if whole_city and len(planned) > 1 else planned[0].name,
             spans=spans,
             feed=feed,
             page_size=settings.page_size,
             max_window_pages=settings.max_window_pages,
             concurrency=settings.concurrency,
             on_page=progress.page if progress else None,
+            others=whole_city,
         )
     except EtlError as error:
         for one in planned:

@@ -27,10 +27,11 @@ from etl.fakes.synthetic import SyntheticBangkok
 from etl.fakes.traffy import FakeTraffy
 from etl.models import BANGKOK
 from etl.outputs import district_sinks
-from etl.pipeline import run_city_sync, run_sync
+from etl.pipeline import make_client, run_city_sync, run_sync
 from etl.settings import load_settings
 from etl.sinks.sheets import SheetsSink
 from etl.sinks.sheets_quota import RequestLimiter
+from etl.traffy.extract import extract
 
 runner = CliRunner()
 
@@ -239,6 +240,33 @@ def test_a_blank_district_is_decided_by_the_address_as_feed_1_does() -> None:
     assert {name: list(positions) for name, positions in rows.items()} == {
         "สวนหลวง": [0, 2], "บางกะปิ": [1, 3], "ประเวศ": [4],
     }  # fmt: skip
+
+
+def test_one_district_keeps_the_others_only_as_far_as_the_comparison_reads_them(
+    city: FakeTraffy,
+) -> None:
+    """A one-district run of feed 1 keeps its own tickets whole and the rest of Bangkok
+    without their texts (``extract``'s ``others``): the same tickets, the same counts."""
+    settings = settings_for(city, "สวนหลวง", Path("unused"), date(2023, 7, 9))
+    spans = [(date(2023, 4, 1), date(2023, 7, 9))]
+
+    def read(**how: Any) -> pd.DataFrame:
+        return extract(make_client(settings), spans=spans, page_size=200, **how).frame
+
+    whole, slim = read(district=None), read(district="สวนหลวง", others=True)
+    pd.testing.assert_series_equal(whole["ticket_id"], slim["ticket_id"])
+    mine = district_rows(whole, ["สวนหลวง"])["สวนหลวง"]
+    assert list(district_rows(slim, ["สวนหลวง"])["สวนหลวง"]) == list(mine)
+    pd.testing.assert_frame_equal(whole.take(mine), slim.take(mine))  # its own: whole
+    theirs = slim.drop(index=slim.index[mine])
+    assert len(theirs) > 10 * len(mine)
+    assert theirs["description"].isna().all()
+    assert whole["description"].notna().sum() > len(mine)
+    counted = ["ticket_id", "created_at", "finished_at", "state", "state_type", "district", "star"]
+    pd.testing.assert_frame_equal(whole.drop(index=mine)[counted], theirs[counted])
+    blank = theirs["district"].fillna("") == ""  # the address names their district
+    assert blank.any()
+    assert theirs.loc[blank, "address"].notna().all()
 
 
 def test_all_and_comma_lists_name_the_served_districts() -> None:
