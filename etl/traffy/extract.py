@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from etl.canonical import COLUMNS, TIME_COLUMNS, complaints_frame, raw_json
+from etl.canonical import COLUMNS, TEXT_COLUMNS, TIME_COLUMNS, complaints_frame, raw_json
 from etl.errors import IncompleteWindow, TraffyUnreachable
 from etl.frames import by_creation, gc_paused
 from etl.models import BANGKOK, Complaint, Reject
@@ -516,13 +516,15 @@ class _Columns:
         return outside
 
     def frame(self) -> pd.DataFrame:
-        """Every row so far; dtypes inferred as ``complaints_frame`` infers them."""
+        """Every row so far, with ``complaints_frame``'s dtypes (texts as objects)."""
         if not self.values["ticket_id"]:
             return complaints_frame([])
         data: dict[str, Any] = {}
         for name in COLUMNS:
             if name in TIME_COLUMNS:
                 data[name] = np.concatenate(self.times[name])
+            elif name in TEXT_COLUMNS:  # see TEXT_COLUMNS
+                data[name] = pd.Series(self.values[name], dtype=object)
             else:
                 data[name] = self.values[name]
         return pd.DataFrame(data, columns=list(COLUMNS))
