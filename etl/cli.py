@@ -601,13 +601,16 @@ def summary_lines(result: publish.SyncResult) -> list[str]:
     """The run summary a person reads on stdout: counts, cost, time, destination."""
     e = result.extract
     complaints = result.load.tabs.get("complaints")
+    # Feed 1 and the monthly files hold all of Bangkok: the other districts' tickets
+    # count in the city comparison. The search feed's few strays are only dropped.
+    others = "dropped" if result.feed == "search" else "only counted, in the city comparison"
     lines = [
         f"District {result.district}: tickets created {result.since} .. {result.until}",
         f"  fetched    {e.records} records in {e.pages} pages",
         *_plan_lines(result),
         _completeness_line(e),
         f"  district   {e.valid} valid, {e.rejected} rejected, {e.duplicates} duplicates, "
-        f"{e.other_districts} of other districts skipped",
+        f"{e.other_districts} of other districts ({others})",
     ]
     if result.preview is not None:
         lines.append(f"Dry run, nothing written to {result.output}. Would change:")

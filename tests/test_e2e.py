@@ -123,7 +123,7 @@ def test_complaint_types_are_one_row_per_ticket_and_type(synced: Path) -> None:
 def test_summary_names_counts(traffy: FakeTraffy, tmp_path: Path) -> None:
     output = sync(traffy, tmp_path / "o")
     assert "401 valid, 2 rejected" in output
-    assert "1 of other districts skipped" in output
+    assert "1 of other districts (only counted, in the city comparison)" in output
     assert "รอตรวจสอบ x1" in output  # the unknown state is reported
 
 
