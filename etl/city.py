@@ -23,7 +23,6 @@ from etl import ranking, transform
 from etl.districts import bangkok
 from etl.errors import EtlError
 from etl.publish import SyncResult
-from etl.sinks import Sink
 from etl.traffy import ExtractInfo
 from etl.traffy.incremental import SyncPlan, SyncState, feed1_rate, observed_rate, refresh_windows
 
@@ -193,13 +192,6 @@ def comparison(
         parts = [ranking.measured_tickets(frame.head(0), groups, "")]
     fresh = ranking.kpi_monthly_by_district(pd.concat(parts, ignore_index=True), now, min_tickets)
     return Comparison(fresh, ranking.months_within(spans, until) if others else None)
-
-
-def one_table_for_all(sink: Sink) -> bool:
-    """BigQuery keeps every district in one table per tab, owned by its ``district``
-    column: the comparison is a query there, and this tab's own ``district`` column
-    (the district compared) would be taken for the owner's."""
-    return type(sink).__module__ == "etl.sinks.bigquery"
 
 
 def summary_lines(result: CityResult) -> list[str]:

@@ -541,7 +541,7 @@ def _publish_district(
     complaints = one.complaints
     since, until = window
     extra = {}
-    if comparison is not None and not city.one_table_for_all(one.sink):
+    if comparison is not None:
         extra[ranking.TAB] = comparison.tab(one.previous.get(ranking.TAB))
     backfill = mode == "backfill"
 

@@ -16,7 +16,7 @@ from etl.settings import load_settings
 from etl.sinks.base import RunRecord
 from etl.sinks.bigquery import BigQuerySink, make_client
 from etl.sinks.google_auth import load_credential
-from etl.tabs import RUNS, TABS
+from etl.tabs import CITY, RUNS, TABS
 from tests.test_sheets_sink import assert_same_frame, complaints, kpis
 
 _datasets = itertools.count()
@@ -299,3 +299,126 @@ def test_nothing_leaves_loopback_and_an_unreachable_api_is_one_line() -> None:
     sink = BigQuerySink("traffy-test.anywhere", "สวนหลวง", client=client, retry_deadline=1)
     with pytest.raises(SinkError, match="did not answer"):
         sink.read_tabs(["meta"])
+
+
+SHARED_TAB = "kpi_monthly_by_district"
+
+
+def comparison(districts: tuple[str, ...] = (CITY, "บางรัก", "สวนหลวง")) -> pd.DataFrame:
+    """A city comparison: ``kpis()``'s two months for each district, ranked."""
+    parts = [
+        kpis().assign(
+            district=name,
+            in_progress_rank=pd.array([pd.NA if name == CITY else at] * 2, dtype="Int64"),
+            districts_ranked=len(districts) - 1,
+        )
+        for at, name in enumerate(districts)
+    ]
+    frame = pd.concat(parts, ignore_index=True)[TABS[SHARED_TAB].column_names]
+    return frame.sort_values(["month", "district"], ignore_index=True)
+
+
+def by_key(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["month", "district"], ignore_index=True)
+
+
+def test_the_city_comparison_is_one_table_any_district_rewrites(
+    bigquery_emulator: LocalBigQuery, dataset: str
+) -> None:
+    suan_luang = make_sink(bigquery_emulator, dataset, "สวนหลวง")
+    old = comparison()
+    suan_luang.write_tabs({"complaints": complaints(20), SHARED_TAB: old})
+    table = suan_luang.client.get_table(f"{dataset}.{SHARED_TAB}")
+    # The tab's columns and nothing else: its district is the district compared.
+    assert [f.name for f in table.schema] == TABS[SHARED_TAB].column_names
+    assert table.clustering_fields == ["district", "month"]
+
+    bang_rak = make_sink(bigquery_emulator, dataset, "บางรัก")
+    read = bang_rak.read_tabs([SHARED_TAB, "complaints"])
+    assert_same_frame(by_key(read[SHARED_TAB]), old)  # every district's rows, not its own
+    assert read["complaints"].empty  # an owned table: still only its own rows
+    new = old[~((old["district"] == "สวนหลวง") & (old["month"] == "2024-01-01"))].copy()
+    new.loc[new["district"] == "บางรัก", "total"] = pd.array([11, 21], dtype="Int64")
+    added = comparison(("ประเวศ",)).iloc[:1]
+    new = by_key(pd.concat([new, added], ignore_index=True))
+    info = bang_rak.write_tabs({"complaints": complaints(5, 100), SHARED_TAB: new})
+    write = info.tabs[SHARED_TAB]
+    assert (write.inserted, write.updated, write.deleted) == (1, 2, 1)
+
+    again = make_sink(bigquery_emulator, dataset, "สวนหลวง")
+    assert_same_frame(by_key(again.read_tabs([SHARED_TAB])[SHARED_TAB]), new)
+    assert again.count_rows(SHARED_TAB) == len(new) == 6
+    assert again.count_rows("complaints") == 20  # บางรัก's run deleted none of สวนหลวง's
+    assert again.count_rows("complaints", all_districts=True) == 25
+    info = again.write_tabs({SHARED_TAB: new})  # the same rows from another district
+    assert info.tabs[SHARED_TAB] == type(write)(0, 0, 0, 0)
+    assert again.last_cost.jobs == 0  # no load, no MERGE
+
+
+def test_each_sink_of_a_run_merges_the_comparison_only_when_it_changed(
+    bigquery_emulator: LocalBigQuery, dataset: str
+) -> None:
+    make_sink(bigquery_emulator, dataset).write_tabs({SHARED_TAB: comparison()})
+    staged: list[tuple[str, str]] = []
+
+    def sinks() -> dict[str, BigQuerySink]:
+        return {
+            name: make_sink(
+                bigquery_emulator, dataset, name, on_staged=lambda t, n=name: staged.append((n, t))
+            )
+            for name in ("สวนหลวง", "บางรัก", "ประเวศ")
+        }
+
+    # As a city run: every district's output read first, then each written in turn.
+    run = sinks()
+    for sink in run.values():
+        sink.read_tabs([SHARED_TAB])
+    new = comparison().assign(districts_ranked=5)
+    counts = [sink.write_tabs({SHARED_TAB: new}).tabs[SHARED_TAB] for sink in run.values()]
+    assert [(c.inserted, c.updated, c.deleted) for c in counts] == [(0, 6, 0), (0, 0, 0), (0, 0, 0)]
+    assert staged == [("สวนหลวง", SHARED_TAB)]  # one load and MERGE for the run
+    assert [s.last_cost.jobs for s in run.values()] == [2, 0, 0]
+
+    # A write that fails after its load: the next district reads what the table holds.
+    class Crash(Exception):
+        pass
+
+    def crash(table: str) -> None:
+        raise Crash(table)
+
+    run, newer = sinks(), comparison().assign(districts_ranked=7)
+    for sink in run.values():
+        sink.read_tabs([SHARED_TAB])
+    run["สวนหลวง"].on_staged = crash
+    with pytest.raises(Crash):
+        run["สวนหลวง"].write_tabs({SHARED_TAB: newer})
+    assert run["บางรัก"].write_tabs({SHARED_TAB: newer}).tabs[SHARED_TAB].updated == 6
+    assert run["ประเวศ"].write_tabs({SHARED_TAB: newer}).tabs[SHARED_TAB].updated == 0
+    back = make_sink(bigquery_emulator, dataset).read_tabs([SHARED_TAB])[SHARED_TAB]
+    assert_same_frame(by_key(back), newer)
+
+
+def test_the_comparison_table_is_made_by_init_and_its_schema_grows_by_addition(
+    bigquery_emulator: LocalBigQuery, dataset: str
+) -> None:
+    client = client_for(bigquery_emulator)
+    client.create_dataset(dataset)
+    older = [f for f in make_schema(SHARED_TAB) if f.name != "districts_ranked"]
+    client.create_table(bigquery.Table(f"{dataset}.{SHARED_TAB}", schema=older))
+    changes = BigQuerySink(dataset, "สวนหลวง", client=client, retry_deadline=15).init()
+    assert f"added to {SHARED_TAB}: districts_ranked" in changes
+    names = [f.name for f in client.get_table(f"{dataset}.{SHARED_TAB}").schema]
+    assert names == TABS[SHARED_TAB].column_names  # no owner column added
+    sink = make_sink(bigquery_emulator, dataset)
+    sink.write_tabs({SHARED_TAB: comparison()})
+    assert_same_frame(by_key(sink.read_tabs([SHARED_TAB])[SHARED_TAB]), comparison())
+
+    retyped = [
+        bigquery.SchemaField(f.name, "STRING" if f.name == "in_progress_rank" else f.field_type)
+        for f in make_schema(SHARED_TAB)
+    ]
+    client.create_dataset(f"{dataset}_retyped")
+    client.create_table(bigquery.Table(f"{dataset}_retyped.{SHARED_TAB}", schema=retyped))
+    fresh = BigQuerySink(f"{dataset}_retyped", "สวนหลวง", client=client, retry_deadline=15)
+    with pytest.raises(SinkError, match=f"{SHARED_TAB} column in_progress_rank is STRING"):
+        fresh.write_tabs({SHARED_TAB: comparison()})

@@ -507,29 +507,3 @@ def test_each_spreadsheet_holds_what_its_own_sync_writes(
             if tab not in ("_runs", "_state"):  # run ids, the sync's lease
                 assert sheets.tab_values(city_id, tab) == sheets.tab_values(own_id, tab), tab
         assert len(sheets.tab_values(own_id, "actions")) > 50  # the staff tab, one row a ticket
-
-
-def test_a_city_run_into_bigquery_gives_each_district_its_own_rows(
-    city: FakeTraffy, bigquery_emulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from etl.fakes.bigquery import offline_environment
-    from etl.sinks.bigquery import BigQuerySink
-
-    for name, value in offline_environment({}).items():
-        monkeypatch.setenv(name, value)
-    dataset = f"{bigquery_emulator.project}.city_run"
-    names = ("สวนหลวง", "บางกะปิ")
-    served = settings_for(
-        city, ",".join(names), tmp_path, date(2023, 7, 9),
-        since=date(2023, 6, 1), bigquery_dataset=dataset,
-        bigquery_api_url=bigquery_emulator.url, bigquery_retry_deadline=15,
-    )  # fmt: skip
-    result = run_city_sync(served, now=DAY_1)
-    assert result.failed == []
-    for one in result.districts:
-        assert one.result is not None
-        sink = BigQuerySink.from_settings(served.model_copy(update={"district": one.district}))
-        assert sink.count_rows("complaints") == one.result.complaints_total > 10
-        # One table holds every district: the comparison is a query there, not a tab.
-        assert "kpi_monthly_by_district" not in one.result.load.tabs
-    assert not any(tmp_path.iterdir())  # nothing went to local files instead

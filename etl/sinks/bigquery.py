@@ -19,6 +19,12 @@ MERGEs, and the district's next run drops any a crash left. ``_sync`` (the curso
 is written last, as in the other sinks. One writer per district at a time: there is no lease here
 (the scheduler runs one job per district).
 
+One table is city-wide instead (``SHARED``: ``kpi_monthly_by_district``, whose key
+holds the district compared): every district's run writes the same rows, so it is
+read in full and merged on its key alone, with no owner column. In a city run
+the first district's write loads and merges it; the others find the rows it
+wrote (``_LastSeen``) and write nothing.
+
 Columns are the tab's (``etl.tabs``), typed for Looker Studio: DATE, DATETIME
 (Bangkok wall time, as in the other sinks), INT64, FLOAT64, BOOL, STRING; then
 ``district`` where the tab has none. A schema change is additive only: missing
@@ -32,8 +38,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import logging
 import re
+import threading
 import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -83,6 +91,11 @@ _SAME_TYPE = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
 
 INSERT_ONLY = frozenset({"status_history", "kpi_snapshots", RUNS.name})
 """Tables that only grow: a row once written is never updated or deleted."""
+
+SHARED = frozenset(name for name, spec in TABS.items() if "district" in spec.key)
+"""City-wide tables (``kpi_monthly_by_district``): the tab's own ``district`` is in its key
+(the district compared, not an owner), and every district's run writes the same rows.
+Read in full, merged on the key alone, no owner column: one table for every district."""
 
 PARTITION_BY = {
     "complaints": "month",
@@ -136,7 +149,8 @@ class LoadCost:
 
 
 def table_columns(name: str) -> list[Column]:
-    """The table's columns: the tab's, BigQuery-only extras, then ``district``."""
+    """The table's columns: the tab's, BigQuery-only extras, then ``district`` (the owner)
+    where the tab has none."""
     spec = _spec(name)
     columns = list(spec.columns)
     columns += [Column(n, kind, False) for n, kind in EXTRA_COLUMNS.get(name, ())]  # type: ignore[arg-type]
@@ -170,8 +184,51 @@ def table_schema(name: str) -> list[bigquery.SchemaField]:
     return schema
 
 
+class _LastSeen:
+    """The newest rows of each shared table that a sink of this process read or wrote.
+
+    A city run reads every district's output, then writes them one after another:
+    by its turn, a district's own read of a shared table is older than what the
+    districts before it wrote there. Its write diffs against the newest rows seen
+    instead, so only the first write of the run loads and merges; the others
+    write the same rows and find no change. Rows seen before the sink's own read
+    are never used, so a diff is never against older rows than the sink's own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ticks = itertools.count(1)
+        self._rows: dict[tuple[str, str], tuple[int, pd.DataFrame]] = {}
+
+    def tick(self) -> int:
+        with self._lock:
+            return next(self._ticks)
+
+    def remember(self, table: tuple[str, str], rows: pd.DataFrame) -> int:
+        """Keep ``rows`` as the table's newest; returns when they were seen."""
+        with self._lock:
+            tick = next(self._ticks)
+            self._rows[table] = (tick, rows)
+            return tick
+
+    def since(self, table: tuple[str, str], tick: int) -> pd.DataFrame | None:
+        """The table's rows seen after ``tick``, or None."""
+        with self._lock:
+            seen = self._rows.get(table)
+        return seen[1] if seen is not None and seen[0] > tick else None
+
+    def forget(self, table: tuple[str, str]) -> None:
+        """After a failed write: what the table holds is known again only by a read."""
+        with self._lock:
+            self._rows.pop(table, None)
+
+
+_LAST_SEEN = _LastSeen()
+
+
 class BigQuerySink:
-    """Writes the tabs as tables of one BigQuery dataset, owning one district's rows."""
+    """Writes the tabs as tables of one BigQuery dataset, owning one district's rows
+    (and writing the city-wide ``SHARED`` tables whole)."""
 
     write_mode = "merge"
 
@@ -197,6 +254,10 @@ class BigQuerySink:
         self.last_cost = LoadCost()
         self._api_calls = 0
         self._read_cache: dict[str, pd.DataFrame] = {}
+        self._seen: dict[str, int] = {}
+        """When this sink read (or wrote) each shared table (``_LastSeen``'s clock)."""
+        self._endpoint: str = getattr(getattr(client, "_connection", None), "API_BASE_URL", "")
+        """The client's API host (no public accessor): shared tables are known per host."""
         self._checked: set[str] = set() if checked is None else checked
         """Tables whose schema was checked (or made): a city-wide run's sinks, one per
         district on the same dataset and client, may share one set and check each once."""
@@ -262,7 +323,7 @@ class BigQuerySink:
             for name, frame in tabs.items():
                 spec, owned = TABS[name], self._owned(name, frame)
                 changed, deleted, info.tabs[name] = _diff(
-                    spec, self._read(name), owned, name in INSERT_ONLY, self.district
+                    spec, self._stored(name), owned, name in INSERT_ONLY, self._owner_of(name)
                 )
                 if len(changed) or len(deleted):
                     rows = pd.concat([changed.assign(**{_DELETED: False}), deleted])
@@ -273,7 +334,7 @@ class BigQuerySink:
                 self._merge_all(staged)
             info.bytes_processed = self.last_cost.bytes_processed
             for name, frame in tabs.items():
-                self._read_cache[name] = self._owned(name, frame)[TABS[name].column_names]
+                self._remember(name, self._owned(name, frame)[TABS[name].column_names])
             info.api_calls = self._api_calls
             if run is not None:
                 run.load = info
@@ -281,6 +342,9 @@ class BigQuerySink:
                 info.api_calls = self._api_calls
         except BaseException:
             self._read_cache.clear()  # whatever was merged, the next read sees it
+            self._seen.clear()
+            for name in SHARED.intersection(tabs):
+                _LAST_SEEN.forget(self._shared_id(name))
             raise
         return info
 
@@ -292,9 +356,8 @@ class BigQuerySink:
         lines = []
         for name, frame in tabs.items():
             owned = self._owned(name, frame)
-            write = _diff(TABS[name], self._read(name), owned, name in INSERT_ONLY, self.district)[
-                2
-            ]
+            old = self._stored(name)
+            write = _diff(TABS[name], old, owned, name in INSERT_ONLY, self._owner_of(name))[2]
             lines.append(f"{name}: +{write.inserted} ~{write.updated} -{write.deleted}")
         return "\n".join(lines)
 
@@ -372,9 +435,10 @@ class BigQuerySink:
         return f"dataset {dataset} exists and the credential may write to it"
 
     def count_rows(self, name: str, *, all_districts: bool = False) -> int:
-        """Rows of a table (this district's, or every district's), counted by a query:
-        table metadata (``num_rows``) is not current after DML in every backend."""
-        where, params = ("", []) if all_districts else self._where()
+        """Rows of a table (this district's, or every district's; all of a shared table),
+        counted by a query: table metadata (``num_rows``) is not current after DML in
+        every backend."""
+        where, params = ("", []) if all_districts else self._where(name)
         rows = self._query(f"SELECT COUNT(*) AS n FROM `{self._table(name)}`{where}", params)
         return int(rows.to_arrow(create_bqstorage_client=False).column("n")[0].as_py())
 
@@ -384,14 +448,38 @@ class BigQuerySink:
         if name in self._read_cache:
             return self._read_cache[name]
         if name not in self._tables():
+            if name in SHARED:
+                self._seen[name] = _LAST_SEEN.tick()  # none yet: any rows written later are newer
             return None
         spec = _spec(name)
-        where, params = self._where()
+        where, params = self._where(name)
         order = ", ".join(f"`{k}`" for k in spec.key)
         rows = self._query(f"SELECT * FROM `{self._table(name)}`{where} ORDER BY {order}", params)
         frame = _typed(spec, rows.to_arrow(create_bqstorage_client=False))
-        self._read_cache[name] = frame
+        self._remember(name, frame)
         return frame
+
+    def _stored(self, name: str) -> pd.DataFrame | None:
+        """The rows a write diffs against: as this sink read (or last wrote) them; for a
+        shared table, the newest any sink of the process saw since (``_LastSeen``)."""
+        if name in SHARED and name in self._seen:
+            newer = _LAST_SEEN.since(self._shared_id(name), self._seen[name])
+            if newer is not None:
+                return newer
+        return self._read(name)
+
+    def _remember(self, name: str, frame: pd.DataFrame) -> None:
+        """The table holds ``frame`` (this district's rows; all of a shared table)."""
+        self._read_cache[name] = frame
+        if name in SHARED:
+            self._seen[name] = _LAST_SEEN.remember(self._shared_id(name), frame)
+
+    def _shared_id(self, name: str) -> tuple[str, str]:
+        return self._endpoint, self._table(name)
+
+    def _owner_of(self, name: str) -> str | None:
+        """The district whose rows the sink writes in the table (None: a shared table)."""
+        return None if name in SHARED else self.district
 
     def _tables(self) -> set[str]:
         """The dataset's tables (asked once per sink: a run reads many)."""
@@ -445,18 +533,20 @@ class BigQuerySink:
         ]
         drops = [f"DROP TABLE IF EXISTS `{staging}`;" for _, staging in staged]
         script = "\n".join([*merges, *drops])
-        rows = self._query(script, self._where()[1])
+        owned = any(name not in SHARED for name, _ in staged)  # a MERGE names @district
+        rows = self._query(script, self._where()[1] if owned else [])
         self.last_cost.jobs += 1
         self.last_cost.bytes_processed += getattr(rows, "total_bytes_processed", None) or 0
 
     def _owned(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         """The frame with the table's columns, ``district`` set to this sink's district:
-        the rows it writes are the rows it owns."""
+        the rows it writes are the rows it owns. A shared table's rows keep theirs."""
         out = frame.copy()
         for column in table_columns(name):
             if column.name not in out:
                 out[column.name] = None
-        out["district"] = self.district
+        if name not in SHARED:
+            out["district"] = self.district
         return out[[c.name for c in table_columns(name)]]
 
     def _ensure_table(self, name: str) -> str | None:
@@ -475,14 +565,14 @@ class BigQuerySink:
                     type_=bigquery.TimePartitioningType.MONTH, field=PARTITION_BY[name]
                 )
             spec = _spec(name)
-            table.clustering_fields = ["district", *spec.key[:3]]
+            table.clustering_fields = list(dict.fromkeys(["district", *spec.key]))[:4]
             table.description = (spec.row_model.__doc__ or "").strip().splitlines()[0]
             self.client.create_table(table, retry=self.retry, timeout=self.timeout)
             self._api_calls += 2
             self._checked.add(name)
             if self._table_names is not None:
                 self._table_names.add(name)
-            self._read_cache[name] = spec.empty()  # a new table: nothing to read back
+            self._remember(name, spec.empty())  # a new table: nothing to read back
             return f"created table {name}"
         self._api_calls += 1
         have = {field.name: field for field in table.schema}
@@ -510,6 +600,7 @@ class BigQuerySink:
             self._api_calls += 1
             change = f"added to {name}: {', '.join(f.name for f in missing)}"
             self._read_cache.pop(name, None)
+            self._seen.pop(name, None)
         self._checked.add(name)
         return change
 
@@ -541,7 +632,10 @@ class BigQuerySink:
     def _table(self, name: str) -> str:
         return f"{self.dataset}.{name}"
 
-    def _where(self) -> tuple[str, list[bigquery.ScalarQueryParameter]]:
+    def _where(self, name: str | None = None) -> tuple[str, list[bigquery.ScalarQueryParameter]]:
+        """The filter to this district's rows (none for a shared table)."""
+        if name in SHARED:
+            return "", []
         return " WHERE district = @district", [
             bigquery.ScalarQueryParameter("district", "STRING", self.district)
         ]
@@ -572,16 +666,12 @@ def make_client(project: str, api_url: str, credential: GoogleCredential) -> big
 
 
 def _merge_sql(target: str, staging: str, name: str, insert_only: bool) -> str:
-    """One MERGE: matched on ``district`` (this sink's only) and the row key."""
+    """One MERGE: matched on ``district`` (this sink's only) and the row key; a shared
+    table's on its key alone."""
     spec = _spec(name)
     names = [c.name for c in table_columns(name)]
-    on = " AND ".join(
-        [
-            "T.district = @district",
-            "S.district = T.district",
-            *(f"T.`{k}` = S.`{k}`" for k in spec.key),
-        ]
-    )
+    owner = [] if name in SHARED else ["T.district = @district", "S.district = T.district"]
+    on = " AND ".join([*owner, *(f"T.`{k}` = S.`{k}`" for k in spec.key)])
     insert = (
         f"INSERT ({', '.join(f'`{n}`' for n in names)}) "
         f"VALUES ({', '.join(f'S.`{n}`' for n in names)})"
@@ -598,10 +688,15 @@ def _merge_sql(target: str, staging: str, name: str, insert_only: bool) -> str:
 
 
 def _diff(
-    spec: TabSpec, old: pd.DataFrame | None, new: pd.DataFrame, insert_only: bool, district: str
+    spec: TabSpec,
+    old: pd.DataFrame | None,
+    new: pd.DataFrame,
+    insert_only: bool,
+    district: str | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, TabWrite]:
     """The new rows to stage (new keys, and changed rows unless insert-only), the old
-    keys to delete (marked ``_deleted``), and the counts.
+    keys to delete (marked ``_deleted``, with the owner's ``district``; a shared table's
+    key has its own), and the counts.
 
     Rows compare by their typed values (``etl.sinks.frames``), so a value that
     round-trips through BigQuery unchanged is no change. Of one key, the last row counts.
@@ -626,7 +721,9 @@ def _diff(
     deleted = old.iloc[0:0]
     if not insert_only:
         gone = ~np.isin(old_keys, new_keys)
-        deleted = old.loc[gone, list(spec.key)].assign(district=district, **{_DELETED: True})
+        deleted = old.loc[gone, list(spec.key)].assign(**{_DELETED: True})
+        if district is not None:
+            deleted = deleted.assign(district=district)
     cells = (len(changed)) * len(new.columns)
     return changed, deleted, TabWrite(inserted, updated, len(deleted), cells)
 
