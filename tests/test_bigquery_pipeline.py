@@ -80,7 +80,9 @@ def test_seed_months_read_back_from_kpi_monthly_and_a_resync_changes_nothing(
         for line in again.splitlines()
         if re.search(r"[+~-][1-9]\d* (new|changed|removed)", line)
     ]
-    assert changed in ([], ["meta"]), again
+    # The clock runs between the two syncs: meta's last_sync moves, and an open
+    # ticket's age in days may tick over (open_tickets). Nothing else may change.
+    assert set(changed) <= {"meta", "open_tickets"}, again
     assert "+0 new, ~0 changed, -0 removed" in again
     runs = sink(dataset).read_tabs(["_runs"])["_runs"].sort_values("started_at")
     assert runs["outcome"].tolist() == ["ok", "ok"]
