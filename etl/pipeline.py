@@ -234,8 +234,9 @@ def run_city_sync(
     try:  # 2. one extraction for every district
         extraction = extract(
             client or make_client(settings, session),
-            # Several districts are kept whole; one is, and the others only as far
-            # as the comparison reads them (extract's ``others``).
+            # Serving several districts, every ticket is kept whole. Serving one,
+            # the other districts' tickets are kept only as far as the comparison
+            # reads them (extract's ``others``); feed search has none to keep.
             district=None if whole_city and len(planned) > 1 else planned[0].name,
             spans=spans,
             feed=feed,
