@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from etl.fakes.sheets import FakeSheetsServer
 from etl.fakes.synthetic import SEED_TABLE, TicketFactory
 from etl.fakes.traffy import FakeTraffy
 
@@ -63,6 +64,17 @@ def features() -> list[dict[str, Any]]:
 @pytest.fixture
 def traffy(features: list[dict[str, Any]]) -> Iterator[FakeTraffy]:
     with FakeTraffy(features) as server:
+        yield server
+
+
+@pytest.fixture
+def sheets(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheetsServer]:
+    """The fake Sheets API, with the environment pointing the CLI and gspread at it and
+    retries that do not wait."""
+    with FakeSheetsServer() as server:
+        monkeypatch.setenv("ETL_SHEETS_API_URL", server.url)
+        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_INITIAL", "0.001")
+        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_MAX", "0.01")
         yield server
 
 

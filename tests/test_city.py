@@ -294,15 +294,6 @@ def test_a_served_district_without_a_spreadsheet_is_a_usage_error(tmp_path: Path
     assert load_settings(spreadsheets={"สวนหลวง": "sid-1"}).spreadsheet_id == "sid-1"
 
 
-@pytest.fixture
-def sheets(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheetsServer]:
-    with FakeSheetsServer() as server:
-        monkeypatch.setenv("ETL_SHEETS_API_URL", server.url)
-        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_INITIAL", "0.001")
-        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_MAX", "0.01")
-        yield server
-
-
 def test_a_spreadsheet_not_shared_fails_its_district_only(
     city: FakeTraffy, sheets: FakeSheetsServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
-import pytest
 from typer.testing import CliRunner
 
 from etl.cli import app
@@ -14,15 +12,6 @@ from etl.fakes.sheets import FakeSheetsServer
 from etl.fakes.traffy import FakeTraffy
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def sheets(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSheetsServer]:
-    with FakeSheetsServer() as server:
-        monkeypatch.setenv("ETL_SHEETS_API_URL", server.url)
-        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_INITIAL", "0.001")
-        monkeypatch.setenv("ETL_SHEETS_RETRY_BACKOFF_MAX", "0.01")
-        yield server
 
 
 def sync(traffy: FakeTraffy, sid: str, *extra: str) -> str:
