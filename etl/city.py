@@ -164,6 +164,7 @@ class Comparison:
 
 def comparison(
     frame: pd.DataFrame,
+    rows: Mapping[str, np.ndarray],
     served: Mapping[str, pd.DataFrame],
     groups: Mapping[str, str],
     spans: Sequence[tuple[date, date]],
@@ -171,8 +172,9 @@ def comparison(
     now: datetime,
     min_tickets: int,
 ) -> Comparison:
-    """Every district against the city, from one extraction (``frame``, all of Bangkok)
-    and the served districts' merged tickets (``served``, by district).
+    """Every district against the city, from one extraction (``frame``, all of Bangkok;
+    ``rows``: ``district_rows`` of every district) and the served districts' merged
+    tickets (``served``, by district).
 
     Served districts count with everything their output holds; the others with
     what the extraction read, so only the months it read in full are complete.
@@ -183,11 +185,9 @@ def comparison(
         if not complaints.empty
     ]
     others = [d.name for d in bangkok() if d.name not in served]
-    if others:
-        positions = district_rows(frame, others)
-        for name in others:
-            if len(positions[name]):
-                parts.append(ranking.measured_tickets(frame.take(positions[name]), groups, name))
+    for name in others:
+        if len(rows[name]):
+            parts.append(ranking.measured_tickets(frame.take(rows[name]), groups, name))
     if not parts:
         parts = [ranking.measured_tickets(frame.head(0), groups, "")]
     fresh = ranking.kpi_monthly_by_district(pd.concat(parts, ignore_index=True), now, min_tickets)

@@ -29,10 +29,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import requests
 
 from etl import city, ranking, transform
+from etl.districts import bangkok
 from etl.errors import ConfigError, EtlError
 from etl.models import BANGKOK, Reject
 from etl.outputs import district_sinks, make_sink
@@ -454,13 +456,17 @@ def _publish_all(
     record; None when the server filtered one district), and each district's load."""
     frame, rejects, info = extraction.frame, extraction.rejects, extraction.info
     del extraction  # the city's frame is split below; keep one copy of it, not two
-    _split(frame, rejects, info, planned, spans, in_district, started, now, dry_run, mode)
+    # Every district's rows, found once: the served ones are split off, the others
+    # counted in the comparison.
+    rows = city.district_rows(frame, [d.name for d in bangkok()]) if in_district else {}
+    _split(frame, rows, rejects, info, planned, spans, in_district, started, now, dry_run, mode)
     merged = [one for one in planned if one.complaints is not None]
     comparison = None
     if in_district is not None:
         settings = planned[0].settings
         comparison = city.comparison(
             frame,
+            rows,
             {one.name: one.complaints for one in merged if one.complaints is not None},
             settings.state_group_of(),
             spans,
@@ -481,6 +487,7 @@ def _publish_all(
 
 def _split(
     frame: pd.DataFrame,
+    rows: Mapping[str, np.ndarray],
     rejects: Sequence[Reject],
     info: ExtractInfo,
     planned: Sequence[_Served],
@@ -494,9 +501,9 @@ def _split(
     """Give each district its tickets and rejects of the extraction, merged with its
     output's (``one.complaints``); a district refused here fails alone.
 
+    ``rows``: each district's positions in ``frame`` (``city.district_rows``).
     ``in_district`` None: the server filtered the one planned district, so all
     of the extraction is its own."""
-    rows = city.district_rows(frame, [one.name for one in planned]) if in_district else {}
     for one in planned:
         assert one.plan is not None
         if in_district is None:
