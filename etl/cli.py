@@ -229,29 +229,19 @@ def sync(
             spreadsheet_id=spreadsheet_id,
             bigquery_dataset=bigquery_dataset,
         )
-        if len(settings.served_districts) > 1:
-            served = ui.run_city(
-                lambda progress: pipeline.run_city_sync(
-                    settings, local_rest=out is not None, dry_run=dry_run,
-                    full_refresh=full_refresh, verify=verify,
-                    allow_removals=allow_removals, progress=progress,
-                )
-            )  # fmt: skip
-        else:
-            result = ui.run(
-                lambda progress: pipeline.run_sync(
-                    settings,
-                    dry_run=dry_run,
-                    full_refresh=full_refresh,
-                    verify=verify,
-                    allow_removals=allow_removals,
-                    progress=progress,
-                )
-            )
-    if len(settings.served_districts) > 1:
-        ui.finish_city(served, settings)
-        return
-    ui.finish(result, settings)
+        result = ui.run_served(
+            settings,
+            one=lambda progress: pipeline.run_sync(
+                settings, dry_run=dry_run, full_refresh=full_refresh, verify=verify,
+                allow_removals=allow_removals, progress=progress,
+            ),
+            several=lambda progress: pipeline.run_city_sync(
+                settings, local_rest=out is not None, dry_run=dry_run,
+                full_refresh=full_refresh, verify=verify,
+                allow_removals=allow_removals, progress=progress,
+            ),
+        )  # fmt: skip
+    ui.finish_served(result, settings)
 
 
 @app.command()
@@ -293,28 +283,18 @@ def backfill(
             spreadsheet_id=spreadsheet_id,
             bigquery_dataset=bigquery_dataset,
         )
-        if len(settings.served_districts) > 1:
-            served = ui.run_city(
-                lambda progress: pipeline.run_city_backfill(
-                    settings, first_month=from_, last_month=to, local_rest=out is not None,
-                    dry_run=dry_run, allow_removals=allow_removals, progress=progress,
-                )
-            )  # fmt: skip
-        else:
-            result = ui.run(
-                lambda progress: pipeline.run_backfill(
-                    settings,
-                    first_month=from_,
-                    last_month=to,
-                    dry_run=dry_run,
-                    allow_removals=allow_removals,
-                    progress=progress,
-                )
-            )
-    if len(settings.served_districts) > 1:
-        ui.finish_city(served, settings)
-        return
-    ui.finish(result, settings)
+        result = ui.run_served(
+            settings,
+            one=lambda progress: pipeline.run_backfill(
+                settings, first_month=from_, last_month=to, dry_run=dry_run,
+                allow_removals=allow_removals, progress=progress,
+            ),
+            several=lambda progress: pipeline.run_city_backfill(
+                settings, first_month=from_, last_month=to, local_rest=out is not None,
+                dry_run=dry_run, allow_removals=allow_removals, progress=progress,
+            ),
+        )  # fmt: skip
+    ui.finish_served(result, settings)
 
 
 @app.command()
@@ -718,6 +698,28 @@ class _Ui:
             result = work(progress)
             progress.close()
         return result
+
+    def run_served(
+        self,
+        settings: Settings,
+        *,
+        one: Callable[[publish.Progress], publish.SyncResult],
+        several: Callable[[publish.Progress], city.CityResult],
+    ) -> publish.SyncResult | city.CityResult:
+        """Run ``one`` when the settings serve one district, else ``several`` (a summary
+        line per district, see ``finish_served``)."""
+        if len(settings.served_districts) > 1:
+            return self.run_city(several)
+        return self.run(one)
+
+    def finish_served(
+        self, result: publish.SyncResult | city.CityResult, settings: Settings
+    ) -> None:
+        """``finish`` or ``finish_city``, as ``run_served`` ran."""
+        if isinstance(result, city.CityResult):
+            self.finish_city(result, settings)
+        else:
+            self.finish(result, settings)
 
     def finish_city(self, result: city.CityResult, settings: Settings) -> None:
         """A line per district and the totals; exit 1 naming each district that failed,
