@@ -344,6 +344,7 @@ class _Served:
     progress: Progress | None
     alone: bool
     """The run serves this district only: its error is the run's (raised, not logged)."""
+    outcome: city.DistrictOutcome
     previous: dict[str, pd.DataFrame] = field(default_factory=dict)
     state: SyncState = field(default_factory=SyncState)
     kept: pd.DataFrame | None = None
@@ -351,7 +352,6 @@ class _Served:
     stages: dict[str, float] = field(default_factory=dict)
     complaints: pd.DataFrame | None = None
     extraction: Extraction | None = None
-    outcome: city.DistrictOutcome = field(default_factory=lambda: city.DistrictOutcome("", ""))
 
     def fail(
         self,
@@ -391,7 +391,7 @@ def _served(
             outputs[name],
             progress if alone else _Prefixed(progress, name),
             alone,
-            outcome=city.DistrictOutcome(name, outputs[name].description),
+            city.DistrictOutcome(name, outputs[name].description),
         )
         for name in names
     ]
